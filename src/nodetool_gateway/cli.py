@@ -1,0 +1,356 @@
+"""The ``nodetool-gateway`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from contextlib import suppress
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+
+from . import __version__
+
+__all__ = ["main", "cli"]
+
+# Exit codes (sysexits.h where one fits).
+EXIT_FAILURE = 1  # an error answer, or an unexpected failure
+EXIT_UNAVAILABLE = 69  # the gateway could not be reached
+EXIT_NOPERM = 77  # the gateway refused the credentials
+EXIT_CONFIG = 78  # the config is invalid
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True,
+            "max_content_width": 100}
+
+
+class _Failure(click.ClickException):
+    """An error shown as one line, with a meaningful exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _config_options(func):
+    func = click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
+                        help="Override a template value (repeatable); seen as values.KEY.PATH.")(func)
+    func = click.option("--env", "environment", metavar="NAME",
+                        help="Environment: reads environments/NAME.yaml beside CONFIG.")(func)
+    return func
+
+
+def _load(config: str, environment: str | None, sets: Sequence[str]):
+    from .config import ConfigError, load
+
+    try:
+        return load(config, environment=environment, sets=sets)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise _Failure(f"{config}: {len(exc.problems)} problem(s), see above", EXIT_CONFIG) from None
+
+
+@click.group(context_settings=_CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="nodetool-gateway")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Run NodeTool workflows on this machine for a central gateway.
+
+    Start with `nodetool-gateway demo`, then write a node.yaml
+    (see configs/node.yaml) and `nodetool-gateway run node.yaml`.
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@_config_options
+@click.option("--no-reload", is_flag=True, help="Don't watch the config for changes.")
+@click.pass_context
+def run(ctx: click.Context, config: str, environment: str | None, sets: tuple[str, ...],
+        no_reload: bool) -> None:
+    """Join the gateway in CONFIG and serve until stopped (SIGINT/SIGTERM drain first).
+
+    The config is reloaded when it changes, without dropping the connection.
+    """
+    snapshot = _load(config, environment, sets)
+    _serve_node(ctx, snapshot, None if no_reload else (config, environment, sets))
+
+
+@cli.command()
+@click.option("--url", envvar="GATEWAY_URL", required=True, help="Gateway URL [env: GATEWAY_URL].")
+@click.option("--auth-token", envvar="GATEWAY_AUTH_TOKEN", help="Bearer token [env: GATEWAY_AUTH_TOKEN].")
+@click.option("--node-id", envvar="GATEWAY_NODE_ID", help="Node id [env: GATEWAY_NODE_ID]; default node-HOSTNAME.")
+@click.option("--user-id", envvar="GATEWAY_USER_ID", default="1", help="User id [env: GATEWAY_USER_ID].")
+@click.option("--heartbeat-interval", type=float, default=30.0, help="Seconds between heartbeats.")
+@click.pass_context
+def connect(ctx: click.Context, url: str, auth_token: str | None, node_id: str | None,
+            user_id: str, heartbeat_interval: float) -> None:
+    """Join a gateway with the built-in defaults, no config file."""
+    from .config import ConfigError, snapshot_from_config
+    from .session import _config_from_args
+
+    try:
+        cfg = _config_from_args(url, node_id, auth_token, user_id, heartbeat_interval)
+    except ConfigError as exc:
+        raise _Failure("; ".join(f"{p.path}: {p.message}" for p in exc.problems),
+                       EXIT_CONFIG) from None
+    _serve_node(ctx, snapshot_from_config(cfg), None)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@_config_options
+def validate(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
+    """Render, validate and import every handler; print each problem as FILE:LINE:COL."""
+    snapshot = _load(config, environment, sets)
+    routes = snapshot.routes
+    click.echo(f"{config}: ok ({len(routes.commands)} commands, "
+               f"{len(routes.messages)} message types)")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@_config_options
+def render(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
+    """Print the effective configuration (secrets shown as **********)."""
+    from .config import dump_effective
+
+    click.echo(dump_effective(_load(config, environment, sets)), nl=False)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the config file (for editors)."""
+    from .config import config_schema
+
+    click.echo(json.dumps(config_schema(), indent=2))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@_config_options
+def routes(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
+    """Show which handler answers each command and message type."""
+    table = _load(config, environment, sets).routes
+    rows = [("KIND", "NAME", "HANDLER", "TIMEOUT", "CONCURRENCY", "SOURCE")]
+    for kind, entries in (("command", table.commands), ("message", table.messages)):
+        for name in sorted(entries):
+            r = entries[name]
+            rows.append((kind, name, r.target, "-" if r.timeout is None else f"{r.timeout:g}s",
+                         str(r.concurrency or "-"), r.source))
+    for name in sorted(table.disabled):
+        rows.append(("-", name, "(disabled)", "-", "-", "config"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", help="Interface to listen on.")
+@click.option("--port", default=8080, type=int, help="Port (0 picks a free one).")
+@click.option("--auth-token", envvar="NODETOOL_GATEWAY_TOKEN",
+              help="Require this bearer token from nodes and operators [env: NODETOOL_GATEWAY_TOKEN].")
+@click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"],
+              case_sensitive=False))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, auth_token: str | None, log_level: str) -> None:
+    """Run a local gateway for development, demos, tests and benchmarks.
+
+    Nodes connect to ws://HOST:PORT, operators (`call`) to ws://HOST:PORT/operator.
+    Production nodes join a real gateway instead.
+    """
+    from .gateway import serve_forever
+    from .logs import setup_logging
+
+    setup_logging("DEBUG" if ctx.obj["debug"] else log_level, "text",
+                  [auth_token] if auth_token else [])
+    try:
+        asyncio.run(serve_forever(host, port, auth_token=auth_token))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise _Failure(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_UNAVAILABLE) from None
+
+
+@cli.command()
+@click.argument("command")
+@click.option("--args", "args_json", default="{}", metavar="JSON", help="Arguments, a JSON object.")
+@click.option("--node", "node_id", help="Node id (default: the only node connected).")
+@click.option("--gateway", default="ws://127.0.0.1:8080", envvar="NODETOOL_GATEWAY_URL",
+              help="Gateway started by `serve` [env: NODETOOL_GATEWAY_URL].")
+@click.option("--auth-token", envvar="NODETOOL_GATEWAY_TOKEN",
+              help="The gateway's token [env: NODETOOL_GATEWAY_TOKEN].")
+@click.option("--timeout", type=float, default=300.0, help="Seconds to wait for the answer.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the result, no progress.")
+def call(command: str, args_json: str, node_id: str | None, gateway: str, auth_token: str | None,
+         timeout: float, quiet: bool) -> None:
+    """Send COMMAND (or `workflow_request`) to a node through a local gateway and print the result.
+
+    Progress goes to stderr as it arrives; the result, as JSON, to stdout.
+    """
+    try:
+        args = json.loads(args_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--args") from None
+    if not isinstance(args, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--args")
+    answer = asyncio.run(_call(command, args, node_id, gateway, auth_token, timeout,
+                               None if quiet else _print_update))
+    _print_answer(answer)
+
+
+@cli.command()
+@click.option("--keep-going", is_flag=True, hidden=True)
+def demo(keep_going: bool) -> None:
+    """Start a local gateway and a node on loopback, send them work, show what comes back."""
+    from .demo import run_demo
+
+    code = asyncio.run(run_demo(echo=click.echo))
+    sys.exit(code)
+
+
+# Helpers
+
+
+def _serve_node(ctx: click.Context, snapshot, reload_args) -> None:
+    from .errors import FatalError
+    from .logs import setup_logging
+
+    cfg = snapshot.config
+    redactor = setup_logging("DEBUG" if ctx.obj["debug"] else cfg.logging.level,
+                             cfg.logging.format, snapshot.secrets)
+    try:
+        asyncio.run(_run_node(snapshot, reload_args, redactor, ctx.obj["debug"]))
+    except FatalError as exc:
+        raise _Failure(str(exc), getattr(exc, "exit_code", EXIT_FAILURE)) from None
+
+
+async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
+    from .errors import FatalError
+    from .logs import setup_logging
+    from .reload import ConfigWatcher
+    from .session import GatewayClient
+
+    client = GatewayClient(snapshot=snapshot)
+    loop = asyncio.get_running_loop()
+    node = asyncio.create_task(client.run())
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            client.stop()
+        else:  # a second Ctrl-C: stop now, without waiting for running calls
+            node.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, on_signal)
+
+    watcher_task = None
+    if reload_args is not None:
+        config, environment, sets = reload_args
+
+        async def apply(new) -> None:
+            cfg = new.config
+            setup_logging("DEBUG" if debug else cfg.logging.level, cfg.logging.format, new.secrets)
+            await client.apply(new)
+
+        watcher = ConfigWatcher(config, apply, current=snapshot, environment=environment, sets=sets)
+        watcher_task = asyncio.create_task(watcher.run())
+    try:
+        await node
+    except asyncio.CancelledError:
+        if signals < 2:
+            raise
+    except FatalError:
+        raise
+    finally:
+        if watcher_task is not None:
+            watcher_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await watcher_task
+
+
+async def _call(command: str, args: dict[str, Any], node_id: str | None, gateway: str,
+                auth_token: str | None, timeout: float, on_update) -> dict[str, Any]:
+    from .gateway import GatewayError, OperatorClient
+
+    url = gateway.rstrip("/")
+    if not url.endswith("/operator"):
+        url += "/operator"
+    try:
+        async with OperatorClient.connect(url, auth_token=auth_token) as op:
+            if command == "workflow_request":
+                return await op.run_workflow(node_id=node_id, timeout=timeout,
+                                             on_update=on_update, **args)
+            return await op.call(command, args, node_id=node_id, timeout=timeout,
+                                 on_update=on_update)
+    except TimeoutError:
+        raise _Failure(f"no answer within {timeout:g}s", EXIT_FAILURE) from None
+    except GatewayError as exc:
+        raise _Failure(f"[{exc.code}] {exc.message}", EXIT_FAILURE) from None
+    except OSError as exc:
+        raise _Failure(f"cannot reach the gateway at {gateway}: {exc.strerror or exc}",
+                       EXIT_UNAVAILABLE) from None
+    except Exception as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise _Failure(f"the gateway at {gateway} refused the token (HTTP {status})",
+                           EXIT_NOPERM) from None
+        raise
+
+
+def _print_update(frame: dict[str, Any]) -> None:
+    click.echo(format_update(frame), err=True)
+
+
+def format_update(frame: dict[str, Any]) -> str:
+    """One human line for an ack or a workflow_update."""
+    if frame.get("type") == "ack":
+        return f"… {frame.get('message', 'accepted')}"
+    kind = frame.get("update_type", frame.get("type"))
+    data = frame.get("data")
+    if kind == "node_progress" and isinstance(data, dict):
+        total = data.get("total")
+        done = data.get("progress")
+        bar = f"{done}/{total}" if total else f"{done}"
+        return f"… progress {bar}"
+    text = json.dumps(data, ensure_ascii=False)
+    return f"… {kind}: {text if len(text) < 200 else text[:200] + '…'}"
+
+
+def _print_answer(answer: dict[str, Any]) -> None:
+    ok = answer.get("status") in ("success", "completed")
+    if ok:
+        click.echo(json.dumps(answer.get("result"), indent=2, ensure_ascii=False))
+        return
+    code = answer.get("code") or answer.get("status")
+    raise _Failure(f"[{code}] {answer.get('error')}", EXIT_FAILURE)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: errors print one line; --debug shows tracebacks."""
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=argv, prog_name="nodetool-gateway", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # pragma: no cover - last resort
+        if debug:
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        sys.exit(EXIT_FAILURE)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,380 @@
+"""The config file's sections as frozen pydantic models, with their defaults.
+
+``Config()`` is the built-in configuration. Validating with
+``context={"base_dir": DIR}`` anchors relative paths at ``DIR`` (the config
+file's folder); without it they stay relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from ._yaml import Positions
+from .types import ByteSize, Duration, PositiveDuration
+
+__all__ = [
+    "HANDLER_PATTERN",
+    "AuthConfig",
+    "TLSConfig",
+    "GatewayConfig",
+    "NodeConfig",
+    "HeartbeatConfig",
+    "RetryConfig",
+    "LimitsConfig",
+    "ShutdownConfig",
+    "RouteConfig",
+    "Route",
+    "StorageConfig",
+    "WorkflowsConfig",
+    "LoggingConfig",
+    "Config",
+    "is_loopback",
+]
+
+HANDLER_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
+_HANDLER = re.compile(HANDLER_PATTERN)
+
+
+def _fail(title: str, errors: list[tuple[str, str, str]]) -> ValidationError:
+    """Build a ValidationError located at fields, for checks that span fields.
+
+    A model validator's ValueError would point at the whole section; this one
+    points at the key to change.
+    """
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(type=PydanticCustomError(kind, message), loc=(field,), input=None)
+            for field, kind, message in errors
+        ],
+    )
+
+
+def _anchor(path: Path, info: ValidationInfo) -> Path:
+    path = path.expanduser()
+    base = (info.context or {}).get("base_dir")
+    if base is not None and not path.is_absolute():
+        path = Path(base) / path
+    return path
+
+
+def _must_exist(path: Path) -> Path:
+    if not path.is_file():
+        raise PydanticCustomError(
+            "file_not_found",
+            "File not found; relative paths are taken from the config file's folder",
+        )
+    return path
+
+
+ConfigPath = Annotated[Path, AfterValidator(_anchor)]
+ExistingFile = Annotated[Path, AfterValidator(_anchor), AfterValidator(_must_exist)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: localhost, 127.0.0.0/8 or ::1."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AuthConfig(_Model):
+    """Credentials sent to the gateway when the node connects."""
+
+    token: SecretStr | None = None
+    token_file: ExistingFile | None = None
+    # Opt-in, for gateways that cannot read the Authorization header.
+    query_param: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.~-]+$")] | None = None
+
+    @field_validator("token", "query_param", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        if v == "" or (isinstance(v, SecretStr) and v.get_secret_value() == ""):
+            return None
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AuthConfig:
+        if self.token is not None and self.token_file is not None:
+            raise _fail(
+                "AuthConfig",
+                [("token_file", "token_conflict", "Set token or token_file, not both")],
+            )
+        return self
+
+    def read_token(self) -> str | None:
+        """The token, read from ``token_file`` when set; ``None`` when empty or unset."""
+        if self.token is not None:
+            return self.token.get_secret_value() or None
+        if self.token_file is not None:
+            return self.token_file.read_text().rstrip("\r\n") or None
+        return None
+
+
+class TLSConfig(_Model):
+    """TLS for wss:// URLs: a CA bundle to verify the gateway, and a client cert for mTLS."""
+
+    ca_file: ExistingFile | None = None
+    cert_file: ExistingFile | None = None
+    key_file: ExistingFile | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            missing = "key_file" if self.key_file is None else "cert_file"
+            raise _fail(
+                "TLSConfig",
+                [(missing, "tls_pair", "cert_file and key_file go together; set both or neither")],
+            )
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return any(p is not None for p in (self.ca_file, self.cert_file, self.key_file))
+
+
+class GatewayConfig(_Model):
+    """Which gateway to join and how."""
+
+    url: str = "ws://127.0.0.1:8080"
+    protocol: Literal["nodetool", "openclaw"] = "nodetool"
+    auth: AuthConfig = Field(default={}, validate_default=True)
+    tls: TLSConfig = Field(default={}, validate_default=True)
+    # Plain ws:// leaves the machine unencrypted, token included.
+    allow_insecure: bool = False
+
+    # Timeouts and limits
+    open_timeout: PositiveDuration = 10.0
+    max_message_size: Annotated[ByteSize, Field(ge=1)] = 16 * 1024 * 1024
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("ws", "wss"):
+            raise PydanticCustomError("url_scheme", "URL should start with ws:// or wss://")
+        try:
+            parts.port
+        except ValueError:
+            raise PydanticCustomError("url_port", "URL has an invalid port") from None
+        if not parts.hostname:
+            raise PydanticCustomError(
+                "url_host", "URL should include a host, e.g. ws://127.0.0.1:8080"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _transport(self) -> GatewayConfig:
+        parts = urlsplit(self.url)
+        errors = []
+        remote = not is_loopback(parts.hostname or "")
+        if parts.scheme == "ws" and remote and not self.allow_insecure:
+            message = (
+                "ws:// to a host that is not loopback is unencrypted; "
+                "use wss:// or set gateway.allow_insecure: true"
+            )
+            errors.append(("url", "insecure_url", message))
+        if parts.scheme == "ws" and self.tls.configured:
+            errors.append(("tls", "tls_needs_wss", "tls settings need a wss:// url"))
+        if errors:
+            raise _fail("GatewayConfig", errors)
+        return self
+
+    def token(self) -> str | None:
+        """The auth token (read from ``auth.token_file`` when set), or ``None``."""
+        return self.auth.read_token()
+
+
+def _default_node_id() -> str:
+    return f"node-{socket.gethostname()}"
+
+
+def _int_to_str(v: Any) -> Any:
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class NodeConfig(_Model):
+    """How this node names itself to the gateway."""
+
+    id: Annotated[str, StringConstraints(min_length=1)] = Field(default_factory=_default_node_id)
+    user_id: Annotated[str, BeforeValidator(_int_to_str, json_schema_input_type=str | int)] = "1"
+    metadata: dict[str, Any] = {}
+
+
+class HeartbeatConfig(_Model):
+    """Keepalive: how often to ping, and how long to wait before giving up on the gateway."""
+
+    interval: PositiveDuration = 30.0
+    timeout: PositiveDuration = 60.0
+
+
+class RetryConfig(_Model):
+    """Reconnect backoff: delay grows by ``multiplier`` up to ``max_delay``, +/- ``jitter``."""
+
+    initial_delay: Duration = 1.0
+    max_delay: Duration = 60.0
+    multiplier: Annotated[float, Field(ge=1)] = 2.0
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
+    max_attempts: Annotated[int, Field(ge=1)] | None = None  # None: forever
+
+    @model_validator(mode="after")
+    def _order(self) -> RetryConfig:
+        if self.max_delay < self.initial_delay:
+            raise _fail(
+                "RetryConfig",
+                [("max_delay", "delay_order", "max_delay should be at least initial_delay")],
+            )
+        return self
+
+
+class LimitsConfig(_Model):
+    """Bounds on work in flight and on memory."""
+
+    max_concurrency: Annotated[int, Field(ge=1)] = 32
+    max_pending: Annotated[int, Field(ge=1)] = 1000
+    outbox_max_messages: Annotated[int, Field(ge=1)] = 10000
+    remember_answers: Annotated[int, Field(ge=1)] = 10000
+    default_timeout: PositiveDuration = 600.0
+
+
+class ShutdownConfig(_Model):
+    """How long running calls may finish after a stop is asked for."""
+
+    grace: Duration = 30.0
+
+
+class RouteConfig(_Model):
+    """One handler: ``module:function``, with an optional timeout and concurrency cap."""
+
+    handler: str = Field(json_schema_extra={"pattern": HANDLER_PATTERN})
+    timeout: PositiveDuration | None = None  # None: limits.default_timeout
+    concurrency: Annotated[int, Field(ge=1)] | None = None  # None: only limits.max_concurrency
+
+    @field_validator("handler")
+    @classmethod
+    def _import_string(cls, v: str) -> str:
+        if not _HANDLER.match(v):
+            raise PydanticCustomError(
+                "handler_string",
+                "Handler should be written module:function, e.g. my_package.handlers:on_message",
+            )
+        return v
+
+
+def _shorthand(v: Any) -> Any:
+    return {"handler": v} if isinstance(v, str) else v
+
+
+Route = Annotated[
+    RouteConfig | None,
+    BeforeValidator(
+        _shorthand,
+        json_schema_input_type=Annotated[str, StringConstraints(pattern=HANDLER_PATTERN)]
+        | RouteConfig
+        | None,
+    ),
+]
+"""A route: ``"module:function"``, a :class:`RouteConfig` mapping, or ``None`` (disabled)."""
+
+
+class StorageConfig(_Model):
+    """Where jobs, logs and assets are kept (SQLite and files)."""
+
+    path: ConfigPath = Field(default=Path("~/.local/share/nodetool-gateway"), validate_default=True)
+
+
+class WorkflowsConfig(_Model):
+    """Folders of NodeTool workflow JSON files."""
+
+    paths: list[ConfigPath] = Field(default=[Path("./workflows")], validate_default=True)
+
+
+def _upper(v: Any) -> Any:
+    return v.upper() if isinstance(v, str) else v
+
+
+class LoggingConfig(_Model):
+    """Log level and format."""
+
+    level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+        BeforeValidator(_upper),
+    ] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+def _section(**kwargs: Any) -> Any:
+    # Validating the empty mapping (instead of a default_factory) lets defaults
+    # see the validation context, so default relative paths anchor like given ones.
+    return Field(default={}, validate_default=True, **kwargs)
+
+
+class Config(_Model):
+    """The whole config file. ``Config()`` is the built-in configuration."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="nodetool-gateway config",
+        json_schema_extra={"description": "The config file of `nodetool-gateway run`."},
+    )
+
+    gateway: GatewayConfig = _section()
+    node: NodeConfig = _section()
+    heartbeat: HeartbeatConfig = _section()
+    retry: RetryConfig = _section()
+    limits: LimitsConfig = _section()
+    shutdown: ShutdownConfig = _section()
+    routes: dict[str, Route] = Field(default={}, description="Message type -> route (null: off).")
+    commands: dict[str, Route] = Field(default={}, description="Command name -> route (null: off).")
+    storage: StorageConfig = _section()
+    workflows: WorkflowsConfig = _section()
+    logging: LoggingConfig = _section()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # "retry:" with every child commented out parses as null; read it as {}.
+        if isinstance(data, dict):
+            return {k: {} if v is None and k in cls.model_fields else v for k, v in data.items()}
+        return data
+
+    # Where each key came from, when validated from a file (see validate()).
+    _origin: Positions | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        # Two configs with the same settings are equal wherever their keys sat.
+        if not isinstance(other, Config):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # metadata is a dict

@@ -1,0 +1,246 @@
+"""Render a config file: a sandboxed Jinja2 template that produces YAML."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import secrets as _random
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import (
+    FunctionLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    UndefinedError,
+)
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import _yaml
+from .errors import ConfigError, Problem
+
+__all__ = ["Rendered", "render", "redact", "REDACTED"]
+
+REDACTED = "**********"
+
+_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_UNSET: Any = object()
+MARKER_PREFIX = "__nodetool_secret_"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered config file, not yet validated.
+
+    ``text`` holds a marker wherever the template called ``secret()``;
+    ``secrets`` maps each marker to the real value, which validation puts back.
+    """
+
+    file: Path
+    text: str
+    secrets: dict[str, str] = field(repr=False)
+    values: dict[str, Any]
+    files: tuple[Path, ...]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each (non-empty) secret value by ``**********``."""
+    # Longest first, so a secret that contains another is hidden whole.
+    for value in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text
+
+
+class _TemplateProblem(Exception):
+    """Raised by template helpers; reported at the template line that called them."""
+
+
+class _Secrets:
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+        # Random so that no literal text in a config can pass for a marker.
+        self._prefix = f"{MARKER_PREFIX}{_random.token_hex(4)}_"
+        self.markers: dict[str, str] = {}  # marker -> value
+
+    def __call__(self, name: Any, default: Any = _UNSET) -> str:
+        if not isinstance(name, str) or not name:
+            raise _TemplateProblem("secret() needs the name of an environment variable")
+        if name in self._environ:
+            value = self._environ[name]
+        elif f"{name}_FILE" in self._environ:
+            path = self._environ[f"{name}_FILE"]
+            try:
+                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as err:
+                reason = getattr(err, "strerror", None) or type(err).__name__
+                raise _TemplateProblem(
+                    f"secret {name!r}: cannot read {name}_FILE ({path}): {reason}"
+                ) from None
+        elif default is not _UNSET:
+            value = "" if default is None else str(default)
+        else:
+            raise _TemplateProblem(
+                f"secret {name!r} is not set: set the environment variable {name}, "
+                f"or {name}_FILE to a file that holds it, or give secret() a default"
+            )
+        for marker, known in self.markers.items():
+            if known == value:
+                return marker
+        marker = f"{self._prefix}{len(self.markers)}__"
+        self.markers[marker] = value
+        return marker
+
+
+def _scalar(raw: str) -> Any:
+    if raw == "":
+        return ""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    # Only scalars: "--set tags=[a,b]" stays the string the user typed.
+    return value if value is None or isinstance(value, (str, int, float, bool)) else raw
+
+
+def _apply_sets(values: dict[str, Any], sets: Sequence[str]) -> dict[str, Any]:
+    problems = []
+    for i, item in enumerate(sets, 1):
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            # The argument is not echoed: it may hold a secret typed on the command line.
+            message = "expected KEY.PATH=VALUE, e.g. --set gateway.url=wss://host"
+            problems.append(Problem("--set", i, 1, "(set)", message))
+            continue
+        target = values
+        for depth, part in enumerate(parts[:-1]):
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                message = "is not a mapping, so it cannot hold keys"
+                problems.append(Problem("--set", i, 1, f"values.{where}", message))
+                break
+            target = child
+        else:
+            target[parts[-1]] = _scalar(raw)
+    if problems:
+        raise ConfigError(problems)
+    return values
+
+
+def _environment_values(config: Path, environment: str) -> tuple[dict[str, Any], Path | None]:
+    if not _ENVIRONMENT_NAME.match(environment):
+        raise ConfigError([
+            Problem(str(config), 1, 1, "(environment)",
+                    "an environment name may hold only letters, digits, '.', '_' and '-'")
+        ])  # fmt: skip
+    path = config.parent / "environments" / f"{environment}.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        raise ConfigError([Problem(str(path), 1, 1, "(file)", f"cannot read: {reason}")]) from None
+    data, _ = _yaml.parse(text, str(path))
+    if not isinstance(data, dict):
+        raise ConfigError([
+            Problem(str(path), 1, 1, "(values)", "should be a mapping of names to values")
+        ])  # fmt: skip
+    return data, path
+
+
+def _template_line(err: BaseException, filename: str) -> int:
+    # Jinja rewrites tracebacks so that template frames carry template line numbers.
+    line = 1
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _message(err: Exception) -> str:
+    if isinstance(err, _TemplateProblem):
+        return str(err)
+    if isinstance(err, UndefinedError):
+        return f"{err.message}; define it, or give a fallback with | default(...)"
+    if isinstance(err, TemplateError):  # sandbox violations among others
+        return err.message or type(err).__name__
+    return f"{type(err).__name__}: {err}"
+
+
+def render(
+    path: str | os.PathLike[str],
+    *,
+    environment: str | None = None,
+    sets: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Rendered:
+    """Render the config template at ``path`` to YAML text.
+
+    The template sees ``env`` (``environ``, default ``os.environ``),
+    ``environment`` (the ``--env`` name), ``values`` (``environments/<NAME>.yaml``
+    beside the file, then each ``--set KEY.PATH=VALUE`` on top), ``hostname`` and
+    ``secret(NAME, default=...)``, which reads ``NAME`` or the file named by
+    ``NAME_FILE`` and leaves only a marker in the text.
+
+    Raises :class:`ConfigError` for unreadable files, a malformed ``--set``
+    (reported as file ``--set``, line = which ``--set``), and template errors
+    (undefined names, syntax errors, sandbox violations) at their line.
+    """
+    file = Path(path)
+    name = str(file)
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        source = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        problem = Problem(name, 1, 1, "(file)", f"cannot read the config file: {reason}")
+        raise ConfigError([problem]) from None
+
+    files = [file]
+    values: dict[str, Any] = {}
+    if environment is not None:
+        values, values_file = _environment_values(file, environment)
+        if values_file is not None:
+            files.append(values_file)
+    values = _apply_sets(copy.deepcopy(values), sets)
+
+    secret = _Secrets(environ)
+    jinja = ImmutableSandboxedEnvironment(
+        loader=FunctionLoader(lambda n: (source, name, lambda: True) if n == name else None),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    context = {
+        "env": environ,
+        "environment": environment,
+        "values": values,
+        "hostname": socket.gethostname(),
+        "secret": secret,
+    }
+    try:
+        text = jinja.get_template(name).render(context)
+    except TemplateSyntaxError as err:
+        problem = Problem(name, err.lineno or 1, 1, "(template)", err.message or "syntax error")
+        raise ConfigError([problem]) from None
+    except Exception as err:  # noqa: BLE001 - any template failure is a config problem
+        message = redact(_message(err), secret.markers.values())
+        problem = Problem(name, _template_line(err, name), 1, "(template)", message)
+        raise ConfigError([problem]) from None
+    return Rendered(
+        file=file,
+        text=text,
+        secrets=dict(secret.markers),
+        values=values,
+        files=tuple(files),
+    )

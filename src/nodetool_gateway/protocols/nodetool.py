@@ -1,0 +1,165 @@
+"""The NodeTool gateway protocol: JSON frames <-> requests, answers and updates.
+
+See ``docs/protocol-nodetool.md``. Pure functions, no socket: the session
+sends what these return and feeds them what it receives.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import Code
+from ._base import Answer, Control, ProtocolError, Request, utc_now
+from ._json import dumps, loads
+
+__all__ = [
+    "NAME",
+    "decode",
+    "registration",
+    "heartbeat",
+    "ack",
+    "answer",
+    "update",
+    "error_frame",
+    "sniff_request_id",
+]
+
+NAME = "nodetool"
+
+# Fields of a routed message that are envelope, not arguments.
+_ENVELOPE = frozenset({"type", "timestamp", "request_id"})
+# The gateway does not choose the user: the node's configured user_id is used.
+_WORKFLOW_IGNORED = _ENVELOPE | {"user_id"}
+_CONTROL = {"cancel_request": "cancel", "ack": "ack", "error": "error", "heartbeat": "heartbeat"}
+_REQUEST_ID = re.compile(r'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
+
+
+def sniff_request_id(text: str | bytes) -> str | None:
+    """Best-effort request id of a frame that cannot be parsed (or is too large to)."""
+    if isinstance(text, bytes):
+        text = text[:65536].decode("utf-8", "replace")
+    match = _REQUEST_ID.search(text, 0, 65536)
+    return match.group(1) if match else None
+
+
+def decode(text: str | bytes) -> Request | Control:
+    """Turn one frame into a :class:`Request` or :class:`Control`.
+
+    Raises :class:`ProtocolError` for a frame that must be answered with an error.
+    """
+    try:
+        msg = loads(text)
+    except ValueError as exc:
+        raise ProtocolError(Code.INVALID_MESSAGE, f"frame is not valid JSON: {exc}",
+                            sniff_request_id(text)) from None
+    if not isinstance(msg, dict):
+        raise ProtocolError(Code.INVALID_MESSAGE,
+                            f"frame must be a JSON object, not {type(msg).__name__}")
+    request_id = msg.get("request_id")
+    if request_id is not None and not isinstance(request_id, str):
+        request_id = str(request_id)
+    mtype = msg.get("type")
+    if not isinstance(mtype, str) or not mtype:
+        raise ProtocolError(Code.INVALID_MESSAGE, "frame has no 'type'", request_id)
+
+    if mtype == "command_request":
+        command = msg.get("command")
+        if not isinstance(command, str) or not command:
+            raise ProtocolError(Code.INVALID_MESSAGE, "command_request has no 'command'", request_id)
+        if request_id is None:
+            raise ProtocolError(Code.INVALID_MESSAGE, "command_request has no 'request_id'")
+        args = msg.get("args")
+        if args is None:
+            args = {}
+        elif not isinstance(args, dict):
+            raise ProtocolError(Code.INVALID_ARGS, "'args' must be a JSON object", request_id)
+        return Request("command", command, request_id, args, mtype, msg)
+
+    control = _CONTROL.get(mtype)
+    if control is not None:
+        return Control(control, request_id, msg)
+
+    if mtype == "workflow_request":
+        if request_id is None:
+            raise ProtocolError(Code.INVALID_MESSAGE, "workflow_request has no 'request_id'")
+        args = {k: v for k, v in msg.items() if k not in _WORKFLOW_IGNORED}
+        return Request("message", mtype, request_id, args, mtype, msg)
+
+    args = {k: v for k, v in msg.items() if k not in _ENVELOPE}
+    return Request("message", mtype, request_id, args, mtype, msg)
+
+
+def registration(node_id: str, commands: list[str], message_types: list[str],
+                 metadata: dict[str, Any], workflow_execution: bool) -> str:
+    return dumps({
+        "type": "node_registration",
+        "node_id": node_id,
+        "capabilities": {
+            "workflow_execution": workflow_execution,
+            "commands": commands,
+            "message_types": message_types,
+        },
+        "metadata": metadata,
+        "timestamp": utc_now(),
+    })
+
+
+def heartbeat(node_id: str, status: str, in_flight: int) -> str:
+    return dumps({"type": "heartbeat", "node_id": node_id, "status": status,
+                  "in_flight": in_flight, "timestamp": utc_now()})
+
+
+def ack(request_id: str, message: str = "received") -> str:
+    return dumps({"type": "ack", "request_id": request_id, "message": message,
+                  "timestamp": utc_now()})
+
+
+def answer(request: Request, ans: Answer) -> str:
+    """The final frame for a request: ``command_response`` or ``workflow_response``."""
+    if request.frame_type == "workflow_request":
+        if ans.ok:
+            status = "completed"
+        else:
+            status = "cancelled" if ans.cancelled else "failed"
+        frame: dict[str, Any] = {
+            "type": "workflow_response",
+            "request_id": request.request_id,
+            "status": status,
+            "result": ans.result,
+            "error": ans.error,
+            "job_id": ans.job_id,
+        }
+    else:
+        frame = {
+            "type": "command_response",
+            "request_id": request.request_id,
+            "status": "success" if ans.ok else "error",
+            "result": ans.result,
+        }
+        if request.kind == "message":
+            frame["message_type"] = request.name
+        if not ans.ok:
+            frame["error"] = ans.error
+    if not ans.ok:
+        frame["code"] = ans.code
+        if ans.details is not None:
+            frame["details"] = ans.details
+    frame["timestamp"] = utc_now()
+    return dumps(frame)
+
+
+def update(request: Request, job_id: str | None, update_type: str, data: Any) -> str:
+    return dumps({"type": "workflow_update", "request_id": request.request_id,
+                  "job_id": job_id, "update_type": update_type, "data": data,
+                  "timestamp": utc_now()})
+
+
+def error_frame(code: Code | str, message: str, request_id: str | None = None,
+                details: Any = None) -> str:
+    frame: dict[str, Any] = {"type": "error", "error": message, "details": details,
+                             "code": str(code)}
+    if request_id is not None:
+        frame["request_id"] = request_id
+    frame["timestamp"] = utc_now()
+    return dumps(frame)

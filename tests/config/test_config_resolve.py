@@ -1,0 +1,135 @@
+"""Resolving routes: defaults merged with the config, handlers imported, problems at their line."""
+
+from __future__ import annotations
+
+import pytest
+
+from nodetool_gateway.config import ConfigError, default_config, render, resolve, validate
+
+
+def config_at(path):
+    return validate(render(path, environ={}))
+
+
+def test_defaults_resolve(defaults):
+    """With no routes in the config, the built-in routes are used, with their timeouts."""
+    table = resolve(default_config())
+    assert set(table.commands) == {"list_things", "run_things"}
+    assert set(table.messages) == {"workflow_request"}
+    run = table.commands["run_things"]
+    assert (run.name, run.kind, run.target, run.timeout, run.concurrency, run.source) == (
+        "run_things", "command", f"{defaults}:run_things", 3600.0, 4, "default")  # fmt: skip
+    assert run.func.__name__ == "run_things"
+    assert table.messages["workflow_request"].kind == "message"
+    assert table.disabled == frozenset()
+
+
+def test_override_add_and_disable(defaults, write, modname):
+    """Config entries replace whole default routes, add new ones, and null disables."""
+    mod = modname()
+    write(f"{mod}.py", "def greet(name='you'):\n    return f'hi {name}'\n\nasync def run(**kw):\n    return kw\n")
+    path = write(
+        "node.yaml",
+        f"""\
+        limits: {{default_timeout: 2m}}
+        commands:
+          greet: {mod}:greet
+          run_things: {{handler: "{mod}:run", concurrency: 1}}
+          list_things: null
+        routes:
+          workflow_request: {{handler: "{mod}:run", timeout: 5s}}
+        """,
+    )
+    table = resolve(config_at(path))
+    assert set(table.commands) == {"greet", "run_things"}
+    greet = table.commands["greet"]
+    assert (greet.target, greet.timeout, greet.concurrency, greet.source) == (f"{mod}:greet", 120.0, None, f"{path}:3")
+    assert greet.func() == "hi you"
+    # The override replaces the whole route: the default's 1h timeout does not carry over.
+    run = table.commands["run_things"]
+    assert (run.target, run.timeout, run.concurrency, run.source) == (f"{mod}:run", 120.0, 1, f"{path}:4")
+    wf = table.messages["workflow_request"]
+    assert (wf.timeout, wf.concurrency, wf.source) == (5.0, None, f"{path}:7")
+    assert table.disabled == frozenset({"list_things"})
+
+
+def test_handlers_beside_config_importable(defaults, tmp_path, modname):
+    """A module beside the config file can be named without a package."""
+    mod = modname()
+    sub = tmp_path / "node_dir"
+    sub.mkdir()
+    (sub / f"{mod}.py").write_text("def hello():\n    return 'hello'\n")
+    (sub / "node.yaml").write_text(f"commands:\n  hello: {mod}:hello\n")
+    assert resolve(config_at(sub / "node.yaml")).commands["hello"].func() == "hello"
+
+
+def test_every_bad_handler_reported(defaults, write, modname):
+    """A missing module, a missing attribute, a non-callable and a broken module are all reported at their lines."""
+    mod, broken = modname(), modname()
+    write(f"{mod}.py", "def ok():\n    pass\n\nVALUE = 3\n")
+    write(f"{broken}.py", "raise RuntimeError('cannot start')\n")
+    path = write(
+        "node.yaml",
+        f"""\
+        commands:
+          fine: {mod}:ok
+          gone: cfgtest_no_such_module:fn
+          typo: {mod}:okk
+        routes:
+          value: {{handler: "{mod}:VALUE"}}
+          crash: {broken}:fn
+        """,
+    )
+    with pytest.raises(ConfigError) as exc:
+        resolve(config_at(path))
+    assert [str(p) for p in exc.value.problems] == [
+        f"{path}:3:3: commands.gone.handler: no module named 'cfgtest_no_such_module'; "
+        "check the spelling, install it, or put it beside the config file",
+        f"{path}:4:3: commands.typo.handler: module '{mod}' has no attribute 'okk'; check the name after the colon",
+        f"{path}:6:3: routes.value.handler: '{mod}:VALUE' is not callable (it is 'int'); point it at a function",
+        f"{path}:7:3: routes.crash.handler: importing module '{broken}' failed: RuntimeError: cannot start",
+    ]
+
+
+def test_missing_dotted_attribute(defaults, write, modname):
+    """A dotted attribute path is followed; a missing part is reported."""
+    mod = modname()
+    write(f"{mod}.py", "class Handlers:\n    @staticmethod\n    def go():\n        return 1\n")
+    path = write("node.yaml", f"commands:\n  go: {mod}:Handlers.go\n  stop: {mod}:Handlers.stop\n")
+    with pytest.raises(ConfigError) as exc:
+        resolve(config_at(path))
+    assert [p.path for p in exc.value.problems] == ["commands.stop.handler"]
+    assert "has no attribute 'Handlers.stop'" in exc.value.problems[0].message
+
+
+def test_bad_default_handler_reported(defaults, write, monkeypatch):
+    """A built-in route that cannot be imported is reported with how to disable it."""
+    from nodetool_gateway.handlers import builtin
+
+    monkeypatch.setitem(builtin.DEFAULT_COMMANDS, "broken", {"handler": "cfgtest_missing_builtin:fn"})
+    path = write("node.yaml", "logging: {level: INFO}\ncommands: {}\n")
+    with pytest.raises(ConfigError) as exc:
+        resolve(config_at(path))
+    (problem,) = exc.value.problems
+    assert (problem.file, problem.line, problem.col, problem.path) == (str(path), 2, 1, "commands.broken.handler")
+    assert "cfgtest_missing_builtin" in problem.message
+    assert "set commands.broken: null" in problem.message
+    # Disabling it resolves.
+    path = write("node2.yaml", "commands: {broken: null}\n")
+    assert "broken" in resolve(config_at(path)).disabled
+
+
+def test_resolve_without_positions(defaults, modname, write, tmp_path):
+    """A config built in code resolves with source 'config'."""
+    mod = modname()
+    write(f"{mod}.py", "def f():\n    pass\n")
+    table = resolve(default_config(commands={"f": f"{mod}:f"}), base_dir=tmp_path)
+    assert table.commands["f"].source == "config"
+    assert table.commands["list_things"].source == "default"
+
+
+def test_route_table_is_read_only(defaults):
+    """The resolved tables cannot be changed."""
+    table = resolve(default_config())
+    with pytest.raises(TypeError):
+        table.commands["x"] = table.commands["list_things"]  # type: ignore[index]

@@ -1,0 +1,90 @@
+"""Handlers the session tests route to (real functions, imported by name)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nodetool_gateway import HandlerContext
+from nodetool_gateway.errors import NotFound
+
+# Test-controlled state: gates the tests open, and what the handlers saw.
+GATES: dict[str, asyncio.Event] = {}
+CALLS: dict[str, int] = {}
+ACTIVE = {"now": 0, "max": 0}
+CANCELLED: list[str] = []
+STARTED: dict[str, asyncio.Event] = {}
+
+
+def reset() -> None:
+    GATES.clear()
+    CALLS.clear()
+    CANCELLED.clear()
+    STARTED.clear()
+    ACTIVE.update(now=0, max=0)
+
+
+def gate_for(key: str) -> asyncio.Event:
+    return GATES.setdefault(key, asyncio.Event())
+
+
+def started(key: str) -> asyncio.Event:
+    return STARTED.setdefault(key, asyncio.Event())
+
+
+async def echo(**args: Any) -> Any:
+    return args
+
+
+async def add(a: int, b: int = 0) -> int:
+    return a + b
+
+
+def sync_add(a: int, b: int) -> int:
+    return a + b
+
+
+async def value(v: Any = None) -> Any:
+    return v
+
+
+async def gate(key: str, result: Any = None) -> Any:
+    """Wait until the test opens the gate named ``key``; count calls and overlap."""
+    CALLS[key] = CALLS.get(key, 0) + 1
+    ACTIVE["now"] += 1
+    ACTIVE["max"] = max(ACTIVE["max"], ACTIVE["now"])
+    started(key).set()
+    try:
+        await gate_for(key).wait()
+    except asyncio.CancelledError:
+        CANCELLED.append(key)
+        raise
+    finally:
+        ACTIVE["now"] -= 1
+    return {"key": key, "result": result}
+
+
+async def boom(message: str = "kaboom") -> None:
+    raise RuntimeError(message)
+
+
+async def missing(thing: str) -> None:
+    raise NotFound(f"no such thing: {thing}")
+
+
+async def stream(n: int = 3, context: HandlerContext | None = None):
+    for i in range(n):
+        yield {"type": "node_progress", "progress": i + 1, "total": n,
+               "request_id": context.request_id if context else None}
+
+
+async def big(size: int) -> str:
+    return "x" * size
+
+
+async def custom(text: str = "", **rest: Any) -> dict:
+    return {"got": text, "rest": rest}
+
+
+async def other(text: str = "") -> dict:
+    return {"other": text}

@@ -1,0 +1,224 @@
+"""The command line, run as a user runs it: real processes, real files, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nodetool_gateway import __version__
+from nodetool_gateway.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+EXE = [sys.executable, "-m", "nodetool_gateway"]
+
+
+def invoke(*args: str, env: dict | None = None):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_version():
+    """--version prints the version."""
+    result = invoke("--version")
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_help_shows_defaults():
+    """Each command's --help shows its options with their defaults."""
+    result = invoke("serve", "--help")
+    assert result.exit_code == 0
+    assert "[default: 127.0.0.1]" in result.output and "[default: 8080]" in result.output
+    result = invoke("call", "--help")
+    assert "[default: ws://127.0.0.1:8080]" in result.output
+    top = invoke("--help").output
+    for command in ("run", "connect", "validate", "render", "schema", "routes", "serve", "call", "demo"):
+        assert command in top
+
+
+def test_validate_ok():
+    """validate accepts the shipped config template and examples."""
+    for path in ("configs/node.yaml", "examples/node.yaml"):
+        result = invoke("validate", str(ROOT / path))
+        assert result.exit_code == 0, result.output
+        assert "ok" in result.output
+
+
+def test_validate_points_at_the_line(tmp_path):
+    """validate prints FILE:LINE:COL: key.path: message for each problem, exit 78."""
+    path = tmp_path / "node.yaml"
+    path.write_text("gateway:\n  url: ws://127.0.0.1:9\n  retries: 3\nheartbeat:\n  interval: soon\n"
+                    "commands:\n  greet: nowhere_module:fn\n")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 78
+    lines = result.output.splitlines()
+    assert f"{path}:3:3: gateway.retries: Extra inputs are not permitted" in lines
+    assert any(line.startswith(f"{path}:5:3: heartbeat.interval:") for line in lines)
+    assert "Traceback" not in result.output
+
+
+def test_validate_reports_unimportable_handler(tmp_path):
+    """An unimportable handler is named with its line."""
+    path = tmp_path / "node.yaml"
+    path.write_text("commands:\n  greet: nowhere_module:fn\n")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 78
+    assert f"{path}:2:3: commands.greet" in result.output
+    assert "nowhere_module" in result.output
+
+
+def test_schema_is_json_schema():
+    """schema prints a JSON Schema that names every section."""
+    result = invoke("schema")
+    schema = json.loads(result.output)
+    for section in ("gateway", "node", "heartbeat", "retry", "limits", "shutdown", "routes",
+                    "commands", "logging"):
+        assert section in schema["properties"]
+
+
+def test_routes_table():
+    """routes shows each command and message type with its handler and where it came from."""
+    result = invoke("routes", str(ROOT / "examples/node.yaml"))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "greet" in out and "handlers:greet" in out
+    assert "run_workflow" in out and "default" in out
+    assert "list_collections" in out and "(disabled)" in out
+    assert "note" in out and "handlers:on_note" in out
+
+
+def test_render_with_env_and_set(tmp_path):
+    """render applies environments/NAME.yaml then --set."""
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "dev.yaml").write_text("node_name: dev-box\nlevel: DEBUG\n")
+    path = tmp_path / "node.yaml"
+    path.write_text("node: {id: \"{{ values.node_name }}\"}\nlogging: {level: \"{{ values.level }}\"}\n")
+    result = invoke("render", str(path), "--env", "dev", "--set", "level=WARNING")
+    assert result.exit_code == 0, result.output
+    assert "id: dev-box" in result.output and "level: WARNING" in result.output
+
+
+def test_connect_refuses_remote_ws():
+    """connect refuses a plain ws:// URL to a remote host with a one-line error."""
+    result = CliRunner().invoke(cli, ["connect", "--url", "ws://gateway.example.com:8080"])
+    assert result.exit_code == 78
+    assert "allow_insecure" in result.output and "Traceback" not in result.output
+
+
+def _spawn(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([*EXE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, cwd=ROOT)
+
+
+def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 15) -> list[str]:
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"{needle!r} not seen; got:\n{''.join(lines)}")
+
+
+def _stop(proc: subprocess.Popen) -> tuple[int, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err
+
+
+def test_serve_run_call_end_to_end(tmp_path):
+    """serve, run and call as separate processes: a custom command answers, SIGTERM exits 0."""
+    port = free_port()
+    token = "e2e-token"
+    gw = _spawn("serve", "--port", str(port), env={"NODETOOL_GATEWAY_TOKEN": token})
+    node = None
+    try:
+        _wait_for_line(gw, "listening")
+        node = _spawn("run", str(ROOT / "examples/node.yaml"), env={
+            "GATEWAY_URL": f"ws://127.0.0.1:{port}", "GATEWAY_AUTH_TOKEN": token,
+            "GATEWAY_NODE_ID": "e2e-node"})
+        _wait_for_line(node, "registered with")
+        env = {**os.environ, "NODETOOL_GATEWAY_TOKEN": token}
+        gateway = f"ws://127.0.0.1:{port}"
+        ok = subprocess.run([*EXE, "call", "greet", "--args", '{"name": "Ada"}', "--gateway", gateway],
+                            capture_output=True, text=True, env=env, timeout=30)
+        assert ok.returncode == 0, ok.stderr
+        assert json.loads(ok.stdout) == "Hello, Ada."
+        streamed = subprocess.run([*EXE, "call", "slow_sum", "--args", '{"numbers": [1, 2, 3]}',
+                                   "--gateway", gateway], capture_output=True, text=True, env=env,
+                                  timeout=30)
+        assert streamed.returncode == 0, streamed.stderr
+        assert json.loads(streamed.stdout) == 6
+        assert "progress 3/3" in streamed.stderr
+        bad = subprocess.run([*EXE, "call", "greet", "--args", '{"nom": "Ada"}', "--gateway", gateway],
+                             capture_output=True, text=True, env=env, timeout=30)
+        assert bad.returncode == 1 and "INVALID_ARGS" in bad.stderr
+        refused = subprocess.run([*EXE, "call", "greet", "--gateway", gateway], capture_output=True,
+                                 text=True, env={**os.environ, "NODETOOL_GATEWAY_TOKEN": "wrong"},
+                                 timeout=30)
+        assert refused.returncode == 77 and "refused" in refused.stderr
+        code, err = _stop(node)
+        assert code == 0, err
+        assert "stopped" in err
+        assert token not in err
+    finally:
+        if node is not None:
+            _stop(node)
+        _stop(gw)
+
+
+def test_run_exits_nonzero_on_refused_token(tmp_path):
+    """run stops with exit 77 and a clear message when the gateway refuses the token."""
+    port = free_port()
+    gw = _spawn("serve", "--port", str(port), env={"NODETOOL_GATEWAY_TOKEN": "right"})
+    try:
+        _wait_for_line(gw, "listening")
+        node = subprocess.run([*EXE, "run", str(ROOT / "examples/node.yaml"), "--no-reload"],
+                              capture_output=True, text=True, timeout=30, cwd=ROOT,
+                              env={**os.environ, "GATEWAY_URL": f"ws://127.0.0.1:{port}",
+                                   "GATEWAY_AUTH_TOKEN": "wrong"})
+    finally:
+        _stop(gw)
+    assert node.returncode == 77
+    assert "refused the node's credentials (HTTP 401)" in node.stderr
+    assert "Traceback" not in node.stderr and "wrong" not in node.stderr
+
+
+def test_call_without_gateway_fails_cleanly():
+    """call with no gateway running says so, exit 69, no traceback."""
+    result = subprocess.run([*EXE, "call", "echo", "--gateway", f"ws://127.0.0.1:{free_port()}"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 69
+    assert "cannot reach the gateway" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_runs():
+    """demo starts a gateway and a node, shows the calls and their answers, exits 0."""
+    result = subprocess.run([*EXE, "demo"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert '"hello": "world"' in out
+    assert "progress 3/3" in out and "liftoff" in out
+    assert "INVALID_ARGS" in out and "HANDLER_ERROR" in out and "UNAVAILABLE" in out
+    assert "every call answered as expected" in out

@@ -1,0 +1,163 @@
+"""Hot reload with real files: swap routes on the same connection, survive bad edits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+import sample_handlers
+from conftest import TIME, GatewayPeer
+
+from nodetool_gateway import GatewayClient
+from nodetool_gateway.config import load
+from nodetool_gateway.reload import ConfigWatcher
+
+pytestmark = pytest.mark.asyncio
+
+TEMPLATE = """\
+gateway:
+  url: "{url}"
+node:
+  id: reload-node
+retry: {{initial_delay: 0.05, max_delay: 0.2, jitter: 0}}
+shutdown: {{grace: 2s}}
+commands:
+{commands}
+"""
+
+
+def write(path: Path, url: str, commands: dict[str, str]) -> None:
+    body = "\n".join(f"  {name}: {target}" for name, target in commands.items())
+    # Write then rename, as editors do, so the watcher never reads half a file.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(TEMPLATE.format(url=url, commands=body))
+    tmp.replace(path)
+
+
+class Reloading:
+    """A node with a watcher on a real config file, as `run node.yaml` has."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.snapshot = load(path)
+        self.client = GatewayClient(snapshot=self.snapshot)
+        self.applied: asyncio.Queue = asyncio.Queue()
+
+        async def apply(snapshot) -> None:
+            await self.client.apply(snapshot)
+            await self.applied.put(snapshot)
+
+        self.watcher = ConfigWatcher(path, apply, current=self.snapshot, step_ms=20, debounce_ms=500)
+
+    async def __aenter__(self):
+        self.stop = asyncio.Event()
+        self.node = asyncio.create_task(self.client.run())
+        self.watch = asyncio.create_task(self.watcher.run(self.stop))
+        await asyncio.wait_for(self.watcher.ready.wait(), 5 * TIME)
+        return self
+
+    async def __aexit__(self, *exc):
+        self.stop.set()
+        self.client.stop()
+        await asyncio.wait_for(asyncio.gather(self.node, self.watch, return_exceptions=True),
+                               10 * TIME)
+
+    async def next_applied(self):
+        return await asyncio.wait_for(self.applied.get(), 5 * TIME)
+
+
+async def test_reload_swaps_route_on_same_connection(peer, tmp_path):
+    """Editing a route's handler takes effect on the same connection, no re-registration."""
+    path = tmp_path / "node.yaml"
+    write(path, peer.url, {"greet": "sample_handlers:custom"})
+    async with Reloading(path) as node:
+        conn, reg = await peer.registered()
+        assert (await conn.call("greet", {"text": "a"}))["result"] == {"got": "a", "rest": {}}
+        write(path, peer.url, {"greet": "sample_handlers:other"})
+        await node.next_applied()
+        assert (await conn.call("greet", {"text": "b"}))["result"] == {"other": "b"}
+        assert node.watcher.succeeded == 1
+    assert len(peer.all_connections) == 1
+    assert [f["type"] for f in conn.received].count("node_registration") == 1
+
+
+async def test_running_call_finishes_on_old_handler(peer, tmp_path):
+    """A call already running when the routes swap finishes on the handler it started with."""
+    path = tmp_path / "node.yaml"
+    write(path, peer.url, {"work": "sample_handlers:gate"})
+    async with Reloading(path) as node:
+        conn, _ = await peer.registered()
+        rid = await conn.command("work", {"key": "old"})
+        await sample_handlers.started("old").wait()
+        write(path, peer.url, {"work": "sample_handlers:echo"})
+        await node.next_applied()
+        assert (await conn.call("work", {"key": "new"}))["result"] == {"key": "new"}
+        sample_handlers.gate_for("old").set()
+        assert (await conn.answer_for(rid))["result"] == {"key": "old", "result": None}
+
+
+async def test_invalid_reload_keeps_last_good_config(peer, tmp_path, caplog):
+    """A broken edit logs one error with file and line; the old routes keep serving."""
+    caplog.set_level(logging.INFO, logger="nodetool.gateway")
+    path = tmp_path / "node.yaml"
+    write(path, peer.url, {"greet": "sample_handlers:custom"})
+    async with Reloading(path) as node:
+        conn, _ = await peer.registered()
+        text = path.read_text().replace("node:\n", "node:\n  colour: blue\n")
+        path.write_text(text)
+        while node.watcher.failed == 0:
+            await asyncio.sleep(0.02)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1
+        assert f"{path}:4:3: node.colour: Extra inputs are not permitted" in errors[0].getMessage()
+        assert (await conn.call("greet", {"text": "still"}))["result"]["got"] == "still"
+        # An unimportable handler is refused the same way.
+        write(path, peer.url, {"greet": "no_such_module:fn"})
+        while node.watcher.failed < 2:
+            await asyncio.sleep(0.02)
+        assert "no_such_module" in caplog.records[-1].getMessage()
+        assert (await conn.call("greet", {"text": "again"}))["result"]["got"] == "again"
+        # The next good edit applies.
+        write(path, peer.url, {"greet": "sample_handlers:other"})
+        await node.next_applied()
+        assert (await conn.call("greet", {"text": "c"}))["result"] == {"other": "c"}
+    assert len(peer.all_connections) == 1
+
+
+async def test_reload_that_adds_a_command_reregisters(peer, tmp_path):
+    """A reload that changes what the node offers sends a new registration on the same socket."""
+    path = tmp_path / "node.yaml"
+    write(path, peer.url, {"greet": "sample_handlers:custom"})
+    async with Reloading(path) as node:
+        conn, reg = await peer.registered()
+        assert "shout" not in reg["capabilities"]["commands"]
+        write(path, peer.url, {"greet": "sample_handlers:custom", "shout": "sample_handlers:echo"})
+        await node.next_applied()
+        reg2 = await conn.recv("node_registration")
+        assert "shout" in reg2["capabilities"]["commands"]
+        assert (await conn.call("shout", {"x": 1}))["result"] == {"x": 1}
+    assert len(peer.all_connections) == 1
+
+
+async def test_url_change_reconnects_without_losing_an_answer(peer, tmp_path):
+    """A new gateway URL closes the old connection cleanly and answers go to the new one."""
+    other = await GatewayPeer().start()
+    try:
+        path = tmp_path / "node.yaml"
+        write(path, peer.url, {"work": "sample_handlers:gate"})
+        async with Reloading(path) as node:
+            conn, _ = await peer.registered()
+            rid = await conn.command("work", {"key": "moving"})
+            await sample_handlers.started("moving").wait()
+            write(path, other.url, {"work": "sample_handlers:gate"})
+            await node.next_applied()
+            await conn.closed.wait()
+            assert conn.ws.close_code == 1000
+            conn2, _ = await other.registered()
+            sample_handlers.gate_for("moving").set()
+            answer = await conn2.answer_for(rid)
+            assert answer["status"] == "success"
+    finally:
+        await other.stop()
