@@ -12,6 +12,23 @@ from conftest import TIME
 
 from nodetool_gateway import GatewayClient
 
+# --- NodeTool's basic client example (examples/gateway_client/README.md), import changed ---
+
+
+async def main():
+    # Create the client
+    client = GatewayClient(
+        gateway_url="ws://gateway.example.com:8080",
+        node_id="my-node",
+        auth_token="your-token",
+        user_id="1",
+        heartbeat_interval=30.0,
+    )
+
+    # Run the client (blocks until disconnected)
+    await client.run()
+
+
 # --- NodeTool's custom client example (examples/gateway_client/README.md), import changed ---
 
 
@@ -103,6 +120,15 @@ def test_environment_variables_fill_in(monkeypatch):
     assert "env-token" not in repr(cfg)
     # Explicit arguments win over the environment.
     assert GatewayClient(gateway_url="ws://127.0.0.1:1", node_id="x").node_id == "x"
+
+
+@pytest.mark.asyncio
+async def test_basic_example_refuses_plain_ws_to_a_remote_host():
+    """The basic example, verbatim, is refused: its token would cross the network in clear."""
+    from nodetool_gateway.config import ConfigError
+
+    with pytest.raises(ConfigError, match="use wss:// or set gateway.allow_insecure"):
+        await main()
 
 
 def test_remote_ws_url_is_refused():
