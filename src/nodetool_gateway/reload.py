@@ -84,8 +84,14 @@ class ConfigWatcher:
         if snapshot.config == self.current.config:
             log.debug("%s changed but the config did not", self.path)
             return False
+        try:
+            await self._apply(snapshot)
+        except Exception as exc:
+            self.failed += 1
+            log.error("reload failed, still serving the last good config: %s: %s: %s",
+                      self.path, type(exc).__name__, exc)
+            return False
         self.current = snapshot
-        await self._apply(snapshot)
         self.succeeded += 1
         log.info("reloaded %s", self.path)
         return True

@@ -163,6 +163,8 @@ class GatewayClient:
         """
         old = self._snapshot
         old_offer = self._offer()
+        # Everything that can fail comes before the swap, so a failure changes nothing.
+        codec = codec_for(snapshot.config.gateway.protocol)
         new_router = self._build_router(snapshot)
         self._snapshot = snapshot
         self._router = new_router
@@ -178,7 +180,7 @@ class GatewayClient:
         if _connection_settings(old.config) != _connection_settings(cfg):
             self.log.info("gateway connection settings changed: reconnecting to %s",
                           _public_url(cfg))
-            self._codec = codec_for(cfg.gateway.protocol)
+            self._codec = codec
             await self._request_reconnect()
         elif self._offer() != old_offer or _identity(old.config) != _identity(cfg):
             if self._ready:

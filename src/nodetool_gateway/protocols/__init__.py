@@ -17,4 +17,7 @@ def codec_for(protocol: str):
         from . import nodetool
 
         return nodetool
-    raise ValueError(f"unknown protocol {protocol!r}")
+    from ..errors import FatalError
+
+    raise FatalError(f"gateway.protocol {protocol!r} is not supported by this version "
+                     "of nodetool-gateway; use 'nodetool'")
