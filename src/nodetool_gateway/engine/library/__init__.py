@@ -1,0 +1,17 @@
+"""The core node library: NodeTool's non-AI namespaces, under NodeTool's own type names."""
+
+# Modules whose node types the default registry loads, in order.
+MODULES = [
+    "nodetool_gateway.engine.library.input",
+    "nodetool_gateway.engine.library.output",
+    "nodetool_gateway.engine.library.constant",
+    "nodetool_gateway.engine.library.text",
+    "nodetool_gateway.engine.library.boolean",
+    "nodetool_gateway.engine.library.math",
+    "nodetool_gateway.engine.library.list",
+    "nodetool_gateway.engine.library.dictionary",
+    "nodetool_gateway.engine.library.json",
+    "nodetool_gateway.engine.library.control",
+    "nodetool_gateway.engine.library.code",
+    "nodetool_gateway.engine.library.base_node",
+]
