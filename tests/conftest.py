@@ -149,6 +149,8 @@ def node_config(url: str, **sections: Any):
 
     base: dict[str, Any] = {
         "gateway": {"url": url},
+        "storage": {"path": os.environ["NODETOOL_GATEWAY_TEST_STORAGE"]},
+        "workflows": {"paths": []},
         "node": {"id": "test-node"},
         "heartbeat": {"interval": 5 * TIME, "timeout": 10 * TIME},
         "retry": {"initial_delay": 0.05 * TIME, "max_delay": 0.2 * TIME, "multiplier": 2.0,
@@ -164,6 +166,7 @@ def node_config(url: str, **sections: Any):
             "sync_add": "sample_handlers:sync_add",
             "stream": "sample_handlers:stream",
             "big": "sample_handlers:big",
+            "unavailable": "sample_handlers:unavailable",
         },
     }
     for key, value in sections.items():
@@ -200,6 +203,12 @@ def run_node():
         return NodeRunner(client)
 
     return factory
+
+
+@pytest.fixture(autouse=True)
+def _test_storage(tmp_path, monkeypatch):
+    """Each test keeps jobs, assets and logs in its own folder."""
+    monkeypatch.setenv("NODETOOL_GATEWAY_TEST_STORAGE", str(tmp_path / "storage"))
 
 
 @pytest.fixture(autouse=True)

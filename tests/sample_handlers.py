@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from nodetool_gateway import HandlerContext
-from nodetool_gateway.errors import NotFound
+from nodetool_gateway.errors import NotFound, Unavailable
 
 # Test-controlled state: gates the tests open, and what the handlers saw.
 GATES: dict[str, asyncio.Event] = {}
@@ -88,3 +88,7 @@ async def custom(text: str = "", **rest: Any) -> dict:
 
 async def other(text: str = "") -> dict:
     return {"other": text}
+
+
+async def unavailable() -> None:
+    raise Unavailable("the thing this needs is not installed")

@@ -214,11 +214,14 @@ def test_call_without_gateway_fails_cleanly():
 
 
 def test_demo_runs():
-    """demo starts a gateway and a node, shows the calls and their answers, exits 0."""
-    result = subprocess.run([*EXE, "demo"], capture_output=True, text=True, timeout=60)
+    """demo starts a gateway and a node, runs a bundled workflow live, shows the answers, exits 0."""
+    result = subprocess.run([*EXE, "demo"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert '"hello": "world"' in out
-    assert "progress 3/3" in out and "liftoff" in out
-    assert "INVALID_ARGS" in out and "HANDLER_ERROR" in out and "UNAVAILABLE" in out
+    assert "Word Stats" in out and "Conditional Logic Engine" in out
+    assert "… job running" in out and "… job completed" in out
+    assert "… node measure Measure Length: completed" in out
+    assert '"lengths": [1, 4, 4, 3, 9, 3, 7, 5, 2]' in out
+    assert "Route Decision: EXTREME_VALUE" in out
+    assert "error [INVALID_ARGS]" in out and "unknown param 'txt'" in out
     assert "every call answered as expected" in out

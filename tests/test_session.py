@@ -29,7 +29,8 @@ async def test_registration_advertises_everything(peer, run_node):
     assert reg["node_id"] == "n1"
     caps = reg["capabilities"]
     expected = (set(DEFAULT_COMMANDS) - {"list_models"}) | {
-        "echo", "add", "gate", "boom", "missing", "value", "sync_add", "stream", "big"}
+        "echo", "add", "gate", "boom", "missing", "value", "sync_add", "stream", "big",
+        "unavailable"}
     assert set(caps["commands"]) == expected
     assert "list_models" not in caps["commands"]
     assert set(caps["message_types"]) == {"workflow_request", "custom_message"}
@@ -136,7 +137,7 @@ async def test_bad_frames_answered_and_session_goes_on(peer, run_node, raw, code
     ("add", {"a": 1, "extra": 2}, "INVALID_ARGS"),
     ("missing", {"thing": "x"}, "NOT_FOUND"),
     ("boom", {}, "HANDLER_ERROR"),
-    ("list_workflows", {}, "UNAVAILABLE"),
+    ("unavailable", {}, "UNAVAILABLE"),
 ])
 async def test_error_answers_carry_code_and_request_id(peer, run_node, command, args, code):
     """A failing command is answered status=error with a code and its request_id."""
@@ -256,17 +257,41 @@ async def test_cancel_request_cancels_running_call(peer, run_node):
     assert sample_handlers.CANCELLED == ["c"]
 
 
-async def test_workflow_request_acked_and_answered_failed_while_unavailable(peer, run_node):
-    """A workflow_request is acked, then answered with a workflow_response (UNAVAILABLE for now)."""
+async def test_workflow_request_streams_then_answers(peer, run_node):
+    """A workflow_request is acked, streams workflow_update frames, then gets its workflow_response."""
     async with run_node(GatewayClient(config=node_config(peer.url))):
         conn, _ = await peer.registered()
-        await conn.send({"type": "workflow_request", "request_id": "w1", "workflow_id": "x",
-                         "params": {}, "user_id": "gateway-chosen"})
+        await conn.send({"type": "workflow_request", "request_id": "w1",
+                         "workflow_id": "Evaluate Expression", "params": {},
+                         "user_id": "gateway-chosen"})
         ack = await conn.recv()
-        answer = await conn.recv()
+        frames = []
+        while True:
+            frame = await conn.recv()
+            frames.append(frame)
+            if frame["type"] == "workflow_response":
+                break
     assert ack["type"] == "ack" and ack["request_id"] == "w1"
+    answer = frames[-1]
+    assert answer["status"] == "completed" and answer["request_id"] == "w1"
+    assert answer["result"]["outputs"] == {"any_output": 89.6}
+    updates = frames[:-1]
+    assert updates and all(u["type"] == "workflow_update" for u in updates)
+    assert all(u["job_id"] == answer["job_id"] and u["job_id"] for u in updates)
+    kinds = [u["update_type"] for u in updates]
+    assert kinds[0] == "job_update" and kinds[-1] == "job_update"
+    assert "node_update" in kinds and "output_update" in kinds
+    assert updates[-1]["data"]["status"] == "completed"
+
+
+async def test_failed_workflow_request_is_failed(peer, run_node):
+    """A workflow_request for a missing workflow is answered failed with NOT_FOUND."""
+    async with run_node(GatewayClient(config=node_config(peer.url))):
+        conn, _ = await peer.registered()
+        await conn.send({"type": "workflow_request", "request_id": "w2", "workflow_id": "nope"})
+        answer = await conn.answer_for("w2")
     assert answer["type"] == "workflow_response" and answer["status"] == "failed"
-    assert answer["code"] == "UNAVAILABLE" and answer["request_id"] == "w1"
+    assert answer["code"] == "NOT_FOUND"
 
 
 async def test_custom_message_route(peer, run_node):

@@ -207,6 +207,72 @@ def call(command: str, args_json: str, node_id: str | None, gateway: str, auth_t
     _print_answer(answer)
 
 
+@cli.group()
+def assets() -> None:
+    """Put files where the node's asset commands find them, and list them."""
+
+
+def _asset_store(config: str | None, environment: str | None, storage: str | None):
+    from .config import default_config
+    from .stores import AssetStore, Database
+
+    if storage is None:
+        cfg = _load(config, environment, ()).config if config else default_config()
+        storage = str(cfg.storage.path)
+    root = Path(storage).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    return AssetStore(Database(root / "nodetool-gateway.db"), root / "assets")
+
+
+_asset_options = [
+    click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
+                 help="Use storage.path from this node config."),
+    click.option("--env", "environment", metavar="NAME", help="Environment for --config."),
+    click.option("--storage", type=click.Path(file_okay=False),
+                 help="Storage folder (default: from --config, else the built-in default)."),
+]
+
+
+def _with_asset_options(func):
+    for option in reversed(_asset_options):
+        func = option(func)
+    return func
+
+
+@assets.command("add")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--parent", "parent_id", help="Id of a folder asset to put them in.")
+@click.option("--name", help="Asset name (one file only; default: the file's name).")
+@_with_asset_options
+def assets_add(files: tuple[str, ...], parent_id: str | None, name: str | None, config: str | None,
+               environment: str | None, storage: str | None) -> None:
+    """Copy FILES into the node's assets; print each new asset as JSON."""
+    if name and len(files) > 1:
+        raise click.BadParameter("--name takes one file", param_hint="--name")
+    store = _asset_store(config, environment, storage)
+    for file in files:
+        try:
+            asset = store.add(Path(file), name=name or Path(file).name, parent_id=parent_id)
+        except ValueError as exc:
+            raise _Failure(f"{file}: {exc}") from None
+        click.echo(json.dumps(asset, ensure_ascii=False))
+
+
+@assets.command("list")
+@click.option("--query", help="Only names containing this.")
+@click.option("--parent", "parent_id", help="Only assets in this folder.")
+@click.option("--limit", default=100, type=int)
+@_with_asset_options
+def assets_list(query: str | None, parent_id: str | None, limit: int, config: str | None,
+                environment: str | None, storage: str | None) -> None:
+    """List the node's assets."""
+    store = _asset_store(config, environment, storage)
+    items, total = store.list(parent_id=parent_id, query=query, limit=limit)
+    for a in items:
+        click.echo(f"{a['id']}  {a['size']:>10}  {a['content_type']:<24}  {a['name']}")
+    click.echo(f"{len(items)} of {total} assets", err=True)
+
+
 @cli.command()
 @click.option("--keep-going", is_flag=True, hidden=True)
 def demo(keep_going: bool) -> None:
@@ -311,22 +377,46 @@ async def _call(command: str, args: dict[str, Any], node_id: str | None, gateway
 
 
 def _print_update(frame: dict[str, Any]) -> None:
-    click.echo(format_update(frame), err=True)
+    line = format_update(frame)
+    if line is not None:
+        click.echo(line, err=True)
 
 
-def format_update(frame: dict[str, Any]) -> str:
-    """One human line for an ack or a workflow_update."""
+def _short(value: Any, width: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_update(frame: dict[str, Any]) -> str | None:
+    """One human line for an ack or a workflow_update (None: nothing worth a line)."""
     if frame.get("type") == "ack":
         return f"… {frame.get('message', 'accepted')}"
     kind = frame.get("update_type", frame.get("type"))
     data = frame.get("data")
-    if kind == "node_progress" and isinstance(data, dict):
+    if not isinstance(data, dict):
+        return f"… {kind}: {_short(data)}"
+    if kind == "node_progress":
         total = data.get("total")
         done = data.get("progress")
-        bar = f"{done}/{total}" if total else f"{done}"
-        return f"… progress {bar}"
-    text = json.dumps(data, ensure_ascii=False)
-    return f"… {kind}: {text if len(text) < 200 else text[:200] + '…'}"
+        where = f" {data['node_id']}" if data.get("node_id") else ""
+        return f"… progress{where} {done}/{total}" if total else f"… progress{where} {done}"
+    if kind == "job_update":
+        status = data.get("status")
+        extra = f" in {data['duration']:.3f}s" if isinstance(data.get("duration"), (int, float)) else ""
+        error = f": {data['error']}" if data.get("error") else ""
+        return f"… job {status}{extra}{error}"
+    if kind == "node_update":
+        name = data.get("node_name") or data.get("node_type") or data.get("node_id")
+        if data.get("status") == "running":
+            return None  # the completed (or error) line says enough
+        error = f": {data['error']}" if data.get("error") else ""
+        return f"… node {data.get('node_id')} {name}: {data.get('status')}{error}"
+    if kind == "output_update":
+        return f"… output {data.get('output_name') or data.get('node_name')} = {_short(data.get('value'))}"
+    if kind == "log_update":
+        return f"… log [{data.get('severity', 'info')}] {data.get('node_id') or ''} {_short(data.get('content'))}"
+    return f"… {kind}: {_short(data)}"
 
 
 def _print_answer(answer: dict[str, Any]) -> None:

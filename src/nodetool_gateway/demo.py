@@ -1,4 +1,4 @@
-"""``nodetool-gateway demo``: a local gateway, a node and a few calls, all on loopback."""
+"""``nodetool-gateway demo``: a local gateway, a node and a bundled workflow, all on loopback."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from typing import Any, Callable
 
 __all__ = ["run_demo", "demo_config"]
 
-_DEMO = "nodetool_gateway.handlers.demo"
-
 
 def demo_config(url: str, storage: str) -> Any:
-    """The embedded defaults plus the demo's handlers."""
+    """The embedded defaults, with storage in a scratch folder and only the bundled workflows."""
     from .config import default_config
 
     return default_config(
@@ -24,32 +22,26 @@ def demo_config(url: str, storage: str) -> Any:
         shutdown={"grace": "5s"},
         storage={"path": storage},
         workflows={"paths": []},
-        commands={
-            "echo": f"{_DEMO}:echo",
-            "word_count": f"{_DEMO}:word_count",
-            "countdown": {"handler": f"{_DEMO}:countdown", "timeout": "30s"},
-            "fail": f"{_DEMO}:fail",
-        },
     )
 
 
 async def run_demo(echo: Callable[..., Any] = print) -> int:
-    """Run the demo; returns the exit code (0 when every call behaved as expected)."""
+    """Run the demo; returns the exit code (0 when every call answered as expected)."""
     from .cli import format_update
     from .gateway import LocalGateway, OperatorClient
     from .logs import setup_logging
     from .session import GatewayClient
 
-    # Some calls fail on purpose; their warnings would only clutter the demo.
+    # One call fails on purpose; its warning would only clutter the demo.
     setup_logging("ERROR")
-
+    text = "a node runs the workflows its gateway sends it"
     calls: list[tuple[str, dict[str, Any], str]] = [
-        ("echo", {"hello": "world"}, "success"),
-        ("word_count", {"text": "the node runs what the gateway routes to it"}, "success"),
-        ("countdown", {"start": 3, "delay": 0.2}, "success"),
-        ("word_count", {"txt": "a misspelt argument"}, "error"),
-        ("fail", {}, "error"),
-        ("list_workflows", {}, "error"),
+        ("list_workflows", {}, "success"),
+        ("run_workflow", {"workflow_id": "word-stats", "params": {"text": text}}, "success"),
+        ("run_workflow", {"workflow_id": "Conditional Logic Engine", "params": {"value": 120}},
+         "success"),
+        ("list_jobs", {"limit": 5}, "success"),
+        ("run_workflow", {"workflow_id": "word-stats", "params": {"txt": "a typo"}}, "error"),
     ]
     failures = 0
     with tempfile.TemporaryDirectory(prefix="nodetool-gateway-demo-") as storage:
@@ -59,21 +51,26 @@ async def run_demo(echo: Callable[..., Any] = print) -> int:
             node = asyncio.create_task(client.run())
             try:
                 await asyncio.wait_for(client.wait_registered(), 10)
-                echo(f"node {client.node_id!r} registered; offering "
+                echo(f"node {client.node_id!r} registered, offering "
                      f"{len(client.snapshot.routes.commands)} commands\n")
                 async with OperatorClient.connect(gateway.operator_url) as op:
                     for command, args, expected in calls:
                         echo(f"$ nodetool-gateway call {command} --args '{json.dumps(args)}'")
+
+                        def show(frame: dict[str, Any]) -> None:
+                            line = format_update(frame)
+                            if line is not None:
+                                echo("  " + line)
+
                         start = time.perf_counter()
-                        answer = await op.call(command, args, timeout=30,
-                                               on_update=lambda f: echo("  " + format_update(f)))
+                        answer = await op.call(command, args, timeout=60, on_update=show)
                         ms = (time.perf_counter() - start) * 1000
                         status = answer.get("status")
                         if status == "success":
-                            echo(f"  result ({ms:.1f} ms): "
-                                 f"{json.dumps(answer.get('result'), ensure_ascii=False)}\n")
+                            echo(f"  result ({ms:.1f} ms): {_brief(command, answer.get('result'))}\n")
                         else:
-                            echo(f"  error [{answer.get('code')}] ({ms:.1f} ms): {answer.get('error')}\n")
+                            echo(f"  error [{answer.get('code')}] ({ms:.1f} ms): "
+                                 f"{answer.get('error')}\n")
                         if status != expected:
                             failures += 1
             finally:
@@ -81,4 +78,17 @@ async def run_demo(echo: Callable[..., Any] = print) -> int:
                 await asyncio.wait_for(node, 10)
     echo("demo finished: " + ("every call answered as expected" if not failures
                               else f"{failures} call(s) did not answer as expected"))
+    echo("next: `nodetool-gateway serve`, then `nodetool-gateway run configs/node.yaml`, "
+         "then `nodetool-gateway call run_workflow --args '{\"workflow_id\": \"word-stats\"}'`")
     return 0 if not failures else 1
+
+
+def _brief(command: str, result: Any) -> str:
+    """The result, shortened where a listing would scroll the demo away."""
+    if command == "list_workflows":
+        names = ", ".join(w["name"] for w in result["workflows"])
+        return f"{result['total']} workflows: {names}"
+    if command == "list_jobs":
+        return "; ".join(f"{j['id'][:8]} {j['workflow_id']} {j['status']}" for j in result["jobs"])
+    text = json.dumps(result, ensure_ascii=False)
+    return text if len(text) <= 400 else text[:399] + "…"

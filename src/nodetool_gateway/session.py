@@ -14,13 +14,14 @@ import logging
 import os
 import socket
 import ssl
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from . import __version__
+from .backend import backend_settings
 from .config import Config, Snapshot, default_config, snapshot_from_config
 from .delivery import AnswerLog, Outbox
 from .errors import AuthRefused, Code, FatalError, HandlerError
@@ -28,6 +29,9 @@ from .handlers.context import HandlerContext
 from .protocols import Answer, Control, ProtocolError, Request, codec_for
 from .retry import Backoff
 from .router import Route, Router
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 __all__ = ["GatewayClient"]
 
@@ -94,6 +98,7 @@ class GatewayClient:
         self._registered_event: asyncio.Event | None = None
         self._heartbeat_wakeup: asyncio.Event | None = None
         self.registrations = 0
+        self._backend: Backend | None = None
 
     # Public API
 
@@ -177,6 +182,10 @@ class GatewayClient:
             self._global_size = cfg.limits.max_concurrency
         if cfg.heartbeat.interval != old.config.heartbeat.interval and self._heartbeat_wakeup:
             self._heartbeat_wakeup.set()
+        if self._backend is not None and backend_settings(old.config) != backend_settings(cfg):
+            # Calls already running keep the old one; the next call builds a new one.
+            retiring, self._backend = self._backend, None
+            asyncio.get_running_loop().create_task(retiring.close())
         if _connection_settings(old.config) != _connection_settings(cfg):
             self.log.info("gateway connection settings changed: reconnecting to %s",
                           _public_url(cfg))
@@ -457,6 +466,7 @@ class GatewayClient:
             log=logging.getLogger(f"nodetool.gateway.handler.{request.name}"),
             send_update=lambda kind, data: self._send_live(
                 self._codec.update(request, ctx.job_id, kind, data)),
+            backend=self._get_backend,
         )
         answer: Answer
         try:
@@ -528,6 +538,22 @@ class GatewayClient:
         self._answers.record(rid, frame, sent=False)
         await self._send_answer(rid, frame)
 
+    # Backend
+
+    def _get_backend(self) -> Backend:
+        """The stores and engine, built on first use from the current config."""
+        if self._backend is None:
+            from .backend import Backend
+
+            self._backend = Backend(self._snapshot.config)
+            self._backend.start_watching()
+        return self._backend
+
+    async def _retire_backend(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            await backend.close()
+
     # Routing
 
     def _build_router(self, snapshot: Snapshot) -> Router:
@@ -577,6 +603,7 @@ class GatewayClient:
         ws = self.websocket
         if ws is not None:
             await ws.close(1001, "node shutting down")
+        await self._retire_backend()
         self.log.info("stopped")
 
 

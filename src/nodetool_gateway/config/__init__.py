@@ -13,12 +13,17 @@ from __future__ import annotations
 from .errors import ConfigError, Problem
 from .models import (
     AuthConfig,
+    CollectionsConfig,
     Config,
+    EngineConfig,
     GatewayConfig,
     HeartbeatConfig,
     LimitsConfig,
     LoggingConfig,
+    ModelEntry,
+    ModelsConfig,
     NodeConfig,
+    NodesConfig,
     RetryConfig,
     Route,
     RouteConfig,
@@ -91,5 +96,10 @@ __all__ = [
     "Route",
     "StorageConfig",
     "WorkflowsConfig",
+    "EngineConfig",
+    "NodesConfig",
+    "ModelEntry",
+    "ModelsConfig",
+    "CollectionsConfig",
     "LoggingConfig",
 ]

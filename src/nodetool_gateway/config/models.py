@@ -7,6 +7,8 @@ file's folder); without it they stay relative to the working directory.
 
 from __future__ import annotations
 
+import typing
+
 import ipaddress
 import re
 import socket
@@ -47,6 +49,11 @@ __all__ = [
     "Route",
     "StorageConfig",
     "WorkflowsConfig",
+    "EngineConfig",
+    "NodesConfig",
+    "ModelEntry",
+    "ModelsConfig",
+    "CollectionsConfig",
     "LoggingConfig",
     "Config",
     "is_loopback",
@@ -318,6 +325,48 @@ class WorkflowsConfig(_Model):
     paths: list[ConfigPath] = Field(default=[Path("./workflows")], validate_default=True)
 
 
+class EngineConfig(_Model):
+    """Bounds on the workflows this node runs."""
+
+    max_nodes: Annotated[int, Field(ge=1)] = 20000
+    max_edges: Annotated[int, Field(ge=1)] = 100000
+    max_run_time: PositiveDuration | None = 3600.0  # None: no limit
+
+
+class NodesConfig(_Model):
+    """Where node types come from besides the built-in library."""
+
+    modules: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")]] = Field(
+        default=[], description="Python modules whose node types are registered (e.g. my_nodes).")
+
+
+class ModelEntry(_Model):
+    """A model the node has, listed by hand."""
+
+    id: Annotated[str, StringConstraints(min_length=1)]
+    name: str | None = None
+    type: str = "model"
+    provider: str = "local"
+    path: ConfigPath | None = None
+
+
+class ModelsConfig(_Model):
+    """Where list_models looks."""
+
+    hf_cache: ConfigPath | None = Field(
+        default=None, description="Hugging Face hub cache; null: HF_HUB_CACHE / HF_HOME / the default.")
+    ollama_url: str | None = Field(
+        default=None, description="Ollama's URL; null: OLLAMA_API_URL when set, else no Ollama.")
+    # typing.List: inside this class body the name `list` is the field.
+    list: typing.List[ModelEntry] = []  # noqa: UP006
+
+
+class CollectionsConfig(_Model):
+    """ChromaDB's persistent store (needs the 'chroma' extra)."""
+
+    path: ConfigPath | None = Field(default=None, description="null: <storage.path>/chroma")
+
+
 def _upper(v: Any) -> Any:
     return v.upper() if isinstance(v, str) else v
 
@@ -358,6 +407,10 @@ class Config(_Model):
     commands: dict[str, Route] = Field(default={}, description="Command name -> route (null: off).")
     storage: StorageConfig = _section()
     workflows: WorkflowsConfig = _section()
+    engine: EngineConfig = _section()
+    nodes: NodesConfig = _section()
+    models: ModelsConfig = _section()
+    collections: CollectionsConfig = _section()
     logging: LoggingConfig = _section()
 
     @model_validator(mode="before")

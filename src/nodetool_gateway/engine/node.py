@@ -63,7 +63,7 @@ class BaseNode(BaseModel):
     Declare, as class attributes: ``node_type`` (full name; default: the
     module's ``NAMESPACE``, else its module name, then ``.`` and the class
     name), ``aliases`` (older names that run the same code, e.g.
-    ``nodetool.json.ParseList`` for ``lib.json.ParseList``), ``title``,
+    ``nodetool.json.ParseList`` for ``lib.json.ParseList``), ``node_title``,
     ``is_dynamic`` (accepts extra named inputs from ``dynamic_properties``),
     ``abstract = True`` (a base class, not registered). The docstring is the
     description.
@@ -73,15 +73,17 @@ class BaseNode(BaseModel):
                               populate_by_name=True, protected_namespaces=())
 
     node_type: ClassVar[str] = ""
-    namespace: ClassVar[str] = ""
-    title: ClassVar[str] = ""
-    description: ClassVar[str] = ""
+    node_namespace: ClassVar[str] = ""
+    node_title: ClassVar[str] = ""
+    node_description: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     is_dynamic: ClassVar[bool] = False
     # How the node computes: "process", "gen_process" or "run".
-    mode: ClassVar[str] = "process"
-    # Output name -> type (Any when unknown).
-    outputs: ClassVar[dict[str, Any]] = {}
+    compute_mode: ClassVar[str] = "process"
+    # Output name -> type (Any when unknown); a "run" node may declare its own.
+    output_types: ClassVar[dict[str, Any]] = {}
+    # True when the node emits many values (a stream) rather than one per run.
+    streaming_output: ClassVar[bool] = False
     abstract: ClassVar[bool] = True
 
     # Values of dynamic properties (FormatText's template variables, ...).
@@ -94,21 +96,23 @@ class BaseNode(BaseModel):
             module = sys.modules.get(cls.__module__)
             ns = getattr(module, "NAMESPACE", None) or cls.__module__
             cls.node_type = f"{ns}.{cls.__name__}"
-        cls.namespace = cls.node_type.rsplit(".", 1)[0] if "." in cls.node_type else ""
-        if "title" not in own:
-            cls.title = _title(cls.__name__)
-        cls.description = inspect.getdoc(cls) or "" if cls.__doc__ else ""
+        cls.node_namespace = cls.node_type.rsplit(".", 1)[0] if "." in cls.node_type else ""
+        if "node_title" not in own:
+            cls.node_title = _title(cls.__name__)
+        cls.node_description = (inspect.getdoc(cls) or "") if cls.__doc__ else ""
         if "aliases" not in own:
             cls.aliases = ()
         if "abstract" not in own:
             cls.abstract = False
         if "run" in own:
-            cls.mode = "run"
+            cls.compute_mode = "run"
         elif "gen_process" in own:
-            cls.mode = "gen_process"
+            cls.compute_mode = "gen_process"
         elif "process" in own:
-            cls.mode = "process"
-        cls.outputs = _outputs(cls)
+            cls.compute_mode = "process"
+        if "streaming_output" not in own:
+            cls.streaming_output = cls.compute_mode == "gen_process"
+        cls.output_types = _outputs(cls)
 
     async def process(self, context: NodeContext) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -140,15 +144,15 @@ def _outputs(cls: type[BaseNode]) -> dict[str, Any]:
     explicit = cls.__dict__.get("OutputType")
     if explicit is not None and is_typeddict(explicit):
         return dict(get_type_hints(explicit))
-    method = {"process": "process", "gen_process": "gen_process"}.get(cls.mode)
-    if cls.mode == "run":
-        return dict(cls.__dict__.get("outputs", {}) or {"output": Any})
+    method = {"process": "process", "gen_process": "gen_process"}.get(cls.compute_mode)
+    if cls.compute_mode == "run":
+        return dict(cls.__dict__.get("output_types", {}) or {"output": Any})
     fn = getattr(cls, method)
     try:
         ret = get_type_hints(fn, include_extras=False).get("return", Any)
     except Exception:
         ret = Any
-    if cls.mode == "gen_process":
+    if cls.compute_mode == "gen_process":
         args = getattr(ret, "__args__", ())
         ret = args[0] if args else Any
     if is_typeddict(ret):
@@ -192,7 +196,7 @@ def node(func=None, *, type: str | None = None, namespace: str | None = None,
                                  "node_type": type or f"{ns}.{fn.__name__}",
                                  "process": process}
         if title:
-            attrs["title"] = title
+            attrs["node_title"] = title
         for k, (_, default) in fields.items():
             if default is not ...:
                 attrs[k] = default

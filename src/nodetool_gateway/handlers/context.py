@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 if TYPE_CHECKING:
+    from ..backend import Backend
     from ..config import Config
 
 __all__ = ["HandlerContext"]
@@ -20,11 +21,12 @@ class HandlerContext:
     """
 
     __slots__ = ("request_id", "name", "kind", "node_id", "user_id", "config", "log",
-                 "job_id", "_send_update")
+                 "job_id", "_send_update", "_backend")
 
     def __init__(self, *, request_id: str | None, name: str, kind: str, node_id: str,
                  user_id: str, config: "Config | None", log: logging.Logger,
-                 send_update: Callable[[str, Any], Awaitable[None]]):
+                 send_update: Callable[[str, Any], Awaitable[None]],
+                 backend: "Callable[[], Backend] | None" = None):
         self.request_id = request_id
         self.name = name
         self.kind = kind
@@ -34,6 +36,16 @@ class HandlerContext:
         self.log = log
         self.job_id: str | None = None
         self._send_update = send_update
+        self._backend = backend
+
+    @property
+    def backend(self) -> "Backend":
+        """The node's stores and workflow engine (built on first use)."""
+        if self._backend is None:
+            from ..errors import Unavailable
+
+            raise Unavailable("this node has no backend")
+        return self._backend()
 
     async def send_update(self, update_type: str, data: Any) -> None:
         """Stream one update (``workflow_update``) for this request to the gateway."""

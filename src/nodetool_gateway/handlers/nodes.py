@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._backend import unavailable
+from ..errors import NotFound
+from .context import HandlerContext
 
 __all__ = ["list_nodes", "search_nodes", "get_node_info"]
 
 
-async def list_nodes(namespace: str | None = None, limit: int = 100) -> Any:
-    raise unavailable("list_nodes")
+def _summary(cls) -> dict[str, Any]:
+    return {"type": cls.node_type, "title": cls.node_title,
+            "description": cls.node_description, "namespace": cls.node_namespace}
 
 
-async def search_nodes(query: str | list[str], n_results: int = 10) -> Any:
-    raise unavailable("search_nodes")
+async def list_nodes(context: HandlerContext, namespace: str | None = None,
+                     limit: int = 100) -> list[dict[str, Any]]:
+    """Node types, optionally under one namespace."""
+    return [_summary(c) for c in context.backend.registry.list(namespace=namespace, limit=limit)]
 
 
-async def get_node_info(node_type: str) -> Any:
-    raise unavailable("get_node_info")
+async def search_nodes(query: str | list[str], context: HandlerContext,
+                       n_results: int = 10) -> list[dict[str, Any]]:
+    """Node types matching the query's words, best first."""
+    return [_summary(c) for c in context.backend.registry.search(query, n_results=n_results)]
+
+
+async def get_node_info(node_type: str, context: HandlerContext) -> dict[str, Any]:
+    """A node type's properties and outputs."""
+    registry = context.backend.registry
+    cls = registry.get(node_type)
+    if cls is None:
+        raise NotFound(f"no node type {node_type!r}; search_nodes finds types by words")
+    return registry.describe(cls)

@@ -4,29 +4,106 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._backend import unavailable
+from ..errors import Code, HandlerError
+from .context import HandlerContext
 
 __all__ = ["list_workflows", "get_workflow", "run_workflow", "validate_workflow",
            "run_workflow_request"]
 
 
-async def list_workflows(query: str | None = None, limit: int = 100) -> Any:
-    raise unavailable("list_workflows")
+async def list_workflows(context: HandlerContext, query: str | None = None,
+                         limit: int = 100) -> dict[str, Any]:
+    """The workflows this node can run (its folders plus the bundled examples)."""
+    workflows, total = context.backend.workflows.list(query=query, limit=limit)
+    return {"workflows": workflows, "total": total}
 
 
-async def get_workflow(workflow_id: str) -> Any:
-    raise unavailable("get_workflow")
+async def get_workflow(workflow_id: str, context: HandlerContext) -> dict[str, Any]:
+    """One workflow: its graph and its input and output schemas."""
+    backend = context.backend
+    workflow = backend.workflow(workflow_id, None)
+    result = dict(workflow)
+    if not result.get("input_schema") or not result.get("output_schema"):
+        derived_in, derived_out = _schemas(workflow, backend.registry)
+        result["input_schema"] = result.get("input_schema") or derived_in
+        result["output_schema"] = result.get("output_schema") or derived_out
+    return result
 
 
-async def run_workflow(workflow_id: str | None = None, graph: dict | None = None,
-                       params: dict[str, Any] | None = None) -> Any:
-    raise unavailable("run_workflow")
+async def run_workflow(context: HandlerContext, workflow_id: str | None = None,
+                       graph: dict | None = None,
+                       params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a workflow, streaming its updates; answer with its outputs and job id."""
+    return await _run(context, workflow_id, graph, params)
 
 
-async def validate_workflow(workflow_id: str | None = None, graph: dict | None = None) -> Any:
-    raise unavailable("validate_workflow")
+async def run_workflow_request(context: HandlerContext, workflow_id: str | None = None,
+                               graph: dict | None = None,
+                               params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``workflow_request`` message: the same as ``run_workflow``."""
+    return await _run(context, workflow_id, graph, params)
 
 
-async def run_workflow_request(workflow_id: str | None = None, graph: dict | None = None,
-                               params: dict[str, Any] | None = None, **_: Any) -> Any:
-    raise unavailable("workflow_request")
+async def validate_workflow(context: HandlerContext, workflow_id: str | None = None,
+                            graph: dict | None = None) -> dict[str, Any]:
+    """Check a workflow without running it."""
+    from ..engine import WorkflowError, load_workflow, validate_graph
+
+    backend = context.backend
+    workflow = backend.workflow(workflow_id, graph)
+    try:
+        wf = load_workflow(workflow)
+    except WorkflowError as exc:
+        return {"valid": False, "errors": [str(exc)], "warnings": [],
+                "summary": {"total_nodes": 0, "total_edges": 0}}
+    return validate_graph(wf.graph, backend.registry, limits=backend.limits).as_dict()
+
+
+async def _run(context: HandlerContext, workflow_id: str | None, graph: dict | None,
+               params: dict[str, Any] | None) -> dict[str, Any]:
+    import uuid
+
+    backend = context.backend
+    workflow = backend.workflow(workflow_id, graph)
+    context.job_id = uuid.uuid4().hex
+
+    async def on_event(event: dict[str, Any]) -> None:
+        await context.send_update(event["type"], event)
+
+    result = await backend.run(workflow, params, user_id=context.user_id, job_id=context.job_id,
+                               on_event=on_event)
+    if result["status"] != "completed":
+        raise HandlerError(f"workflow {result['status']}: {result['error']}",
+                           code=Code.HANDLER_ERROR,
+                           details={"job_id": result["job_id"], "status": result["status"],
+                                    "node_id": result["error_node_id"]})
+    return {"job_id": result["job_id"], "status": result["status"], "outputs": result["outputs"]}
+
+
+def _schemas(workflow: dict[str, Any], registry) -> tuple[dict, dict]:
+    """JSON schemas of a workflow's inputs and outputs, from its input and output nodes."""
+    inputs: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    for node in (workflow.get("graph") or {}).get("nodes", []):
+        ntype = node.get("type", "")
+        data = node.get("data") or {}
+        name = data.get("name") or node.get("id")
+        if ntype.startswith("nodetool.input."):
+            cls = registry.get(ntype)
+            field = cls.model_fields.get("value") if cls is not None else None
+            schema: dict[str, Any] = {"type": _json_type(field.annotation if field else None)}
+            if "value" in data:
+                schema["default"] = data["value"]
+            if data.get("description"):
+                schema["description"] = data["description"]
+            inputs[name] = schema
+        elif ntype.startswith("nodetool.output.") or ntype == "nodetool.workflows.base_node.Preview":
+            outputs[name] = {"description": data.get("description") or ""}
+    return ({"type": "object", "properties": inputs},
+            {"type": "object", "properties": outputs})
+
+
+def _json_type(annotation: Any) -> str | list[str]:
+    names = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array",
+             dict: "object"}
+    return names.get(getattr(annotation, "__origin__", annotation), "any") if annotation else "any"

@@ -8,6 +8,7 @@ MODULES = [
     "nodetool_gateway.engine.library.text",
     "nodetool_gateway.engine.library.boolean",
     "nodetool_gateway.engine.library.math",
+    "nodetool_gateway.engine.library.numbers",
     "nodetool_gateway.engine.library.list",
     "nodetool_gateway.engine.library.dictionary",
     "nodetool_gateway.engine.library.json",

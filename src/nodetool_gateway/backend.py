@@ -1,0 +1,219 @@
+"""The embedded NodeTool backend: stores plus the engine, built from one config.
+
+The built-in handlers reach it through ``context.backend``. It is created on
+first use (so start-up stays light) and rebuilt when a reload changes where
+things are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from .config import Config
+from .errors import InvalidArgs, NotFound
+
+__all__ = ["Backend", "BUNDLED_WORKFLOWS", "backend_settings"]
+
+log = logging.getLogger("nodetool.gateway.backend")
+
+BUNDLED_WORKFLOWS = Path(__file__).parent / "bundled_workflows"
+_LOG_BATCH = 50
+
+
+def backend_settings(cfg: Config) -> tuple:
+    """The parts of a config the backend is built from (a change means a rebuild)."""
+    return (cfg.storage, cfg.workflows, cfg.engine, cfg.nodes, cfg.models, cfg.collections)
+
+
+class Backend:
+    """Stores, the node-type registry and the engine, for one config."""
+
+    def __init__(self, config: Config):
+        from .engine import EngineLimits, default_registry
+        from .stores import (AssetStore, CollectionStore, Database, JobStore, ModelStore,
+                             WorkflowStore)
+
+        self.config = config
+        storage = Path(config.storage.path).expanduser()
+        storage.mkdir(parents=True, exist_ok=True)
+        self.storage = storage
+        self.db = Database(storage / "nodetool-gateway.db")
+        self.jobs = JobStore(self.db)
+        recovered = self.jobs.recover()
+        if recovered:
+            log.warning("%d job(s) were running when the node last stopped: marked failed", recovered)
+        self.assets = AssetStore(self.db, storage / "assets")
+        self.workflows = WorkflowStore([Path(p) for p in config.workflows.paths],
+                                       bundled=BUNDLED_WORKFLOWS)
+        self.workflows.scan()
+        models = config.models
+        self.models = ModelStore(
+            hf_cache=Path(models.hf_cache) if models.hf_cache else None,
+            ollama_url=models.ollama_url,
+            configured=[m.model_dump(mode="json", exclude_none=True) for m in models.list],
+        )
+        self.collections = CollectionStore(Path(config.collections.path) if config.collections.path
+                                           else storage / "chroma")
+        self.registry = default_registry()
+        for module in config.nodes.modules:
+            count = self.registry.load_module(module)
+            log.info("loaded %d node types from %s", count, module)
+        eng = config.engine
+        self.limits = EngineLimits(max_nodes=eng.max_nodes, max_edges=eng.max_edges,
+                                   max_run_time=eng.max_run_time)
+        self._background: dict[str, asyncio.Task] = {}
+        self._watch: asyncio.Task | None = None
+        self._stop_watch = asyncio.Event()
+
+    def start_watching(self) -> None:
+        """Follow edits in the workflow folders (needs a running loop)."""
+        if self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(
+                self.workflows.watch(self._stop_watch), name="workflow-watch")
+
+    async def close(self) -> None:
+        self._stop_watch.set()
+        if self._watch is not None:
+            self._watch.cancel()
+            try:
+                await self._watch
+            except (asyncio.CancelledError, Exception):
+                pass
+        for task in list(self._background.values()):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background.values(), timeout=5)
+        self.db.close()
+
+    # Workflows
+
+    def workflow(self, workflow_id: str | None, graph: dict | None) -> dict[str, Any]:
+        """The workflow to run or check: by id from the store, or a graph given inline."""
+        if workflow_id is None and graph is None:
+            raise InvalidArgs("give workflow_id or graph")
+        if graph is not None:
+            if not isinstance(graph, dict):
+                raise InvalidArgs("graph must be an object with nodes and edges")
+            inner = graph.get("graph", graph)
+            return {"id": workflow_id, "name": graph.get("name", "inline graph"), "graph": inner}
+        found = self.workflows.get(workflow_id)
+        if found is None:
+            raise NotFound(f"no workflow {workflow_id!r}; list_workflows shows what this node has")
+        return found
+
+    async def run(self, workflow: dict[str, Any], params: dict[str, Any] | None, *,
+                  user_id: str, job_id: str | None = None,
+                  on_event: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> dict[str, Any]:
+        """Run a workflow as a recorded job; stream its events to ``on_event``.
+
+        Returns ``{job_id, status, outputs, error}``. Raises InvalidArgs for a
+        workflow that fails validation or bad params; CancelledError when cancelled
+        (the job is then recorded ``cancelled``).
+        """
+        from .engine import WorkflowError, load_workflow, run_workflow
+
+        job_id = job_id or uuid.uuid4().hex
+        workflow_id = workflow.get("id")
+        try:
+            wf = load_workflow(workflow)
+        except WorkflowError as exc:
+            raise InvalidArgs(f"not a NodeTool workflow: {exc}") from None
+        recorder = _JobRecorder(self.jobs, job_id)
+        started = time.perf_counter()
+
+        async def forward(event: dict[str, Any]) -> None:
+            recorder.event(event)
+            if on_event is not None:
+                await on_event(event)
+
+        try:
+            self.jobs.create(job_id, workflow_id, params or {}, user_id)
+        except Exception:
+            log.warning("could not record job %s", job_id, exc_info=True)
+        try:
+            result = await run_workflow(wf, params=params or {}, registry=self.registry,
+                                        job_id=job_id, workflow_id=workflow_id, user_id=user_id,
+                                        on_event=forward, limits=self.limits)
+        except WorkflowError as exc:
+            recorder.finish("failed", error=str(exc))
+            details = exc.result.as_dict() if getattr(exc, "result", None) is not None else None
+            raise InvalidArgs(f"workflow cannot run: {exc}", details=details) from None
+        except asyncio.CancelledError:
+            recorder.finish("cancelled", error="cancelled")
+            raise
+        except Exception as exc:
+            recorder.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        recorder.finish(result.status, outputs=result.outputs, error=result.error)
+        log.debug("job %s %s in %.3fs", job_id, result.status, time.perf_counter() - started)
+        return {"job_id": job_id, "status": result.status, "outputs": result.outputs,
+                "error": result.error, "error_node_id": result.error_node_id}
+
+    def start_background(self, workflow: dict[str, Any], params: dict[str, Any] | None,
+                         *, user_id: str) -> str:
+        """Start a job that runs on after the answer; returns its id."""
+        job_id = uuid.uuid4().hex
+        task = asyncio.get_running_loop().create_task(
+            self._background_job(workflow, params, user_id, job_id), name=f"job-{job_id}")
+        self._background[job_id] = task
+        task.add_done_callback(lambda _t: self._background.pop(job_id, None))
+        return job_id
+
+    async def _background_job(self, workflow, params, user_id, job_id) -> None:
+        try:
+            await self.run(workflow, params, user_id=user_id, job_id=job_id)
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            log.warning("background job %s failed: %s", job_id, exc)
+
+
+class _JobRecorder:
+    """Turns engine events into job log rows, written in batches."""
+
+    __slots__ = ("jobs", "job_id", "rows", "done")
+
+    def __init__(self, jobs, job_id: str):
+        self.jobs = jobs
+        self.job_id = job_id
+        self.rows: list[dict[str, Any]] = []
+        self.done = False
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "log_update":
+            self._row(event.get("content", ""), event.get("node_id"), event.get("severity", "info"))
+        elif kind == "node_update" and event.get("status") == "error":
+            self._row(f"{event.get('node_name') or event.get('node_type')}: {event.get('error')}",
+                      event.get("node_id"), "error")
+
+    def _row(self, content: str, node_id: str | None, severity: str) -> None:
+        self.rows.append({"job_id": self.job_id, "content": str(content), "node_id": node_id,
+                          "severity": severity})
+        if len(self.rows) >= _LOG_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            try:
+                self.jobs.add_logs(self.rows)
+            except Exception:
+                log.warning("could not write logs of job %s", self.job_id, exc_info=True)
+            self.rows = []
+
+    def finish(self, status: str, *, outputs: Any = None, error: str | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        self._row(f"job {status}" + (f": {error}" if error else ""), None,
+                  "error" if status == "failed" else "info")
+        self.flush()
+        try:
+            self.jobs.finish(self.job_id, status, outputs=outputs, error=error)
+        except Exception:
+            log.warning("could not record the end of job %s", self.job_id, exc_info=True)

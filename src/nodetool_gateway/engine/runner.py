@@ -1,0 +1,376 @@
+"""Run a workflow graph: one asyncio task per node, values flowing along the edges.
+
+The semantics follow NodeTool's actor runner (``nodetool/workflows/actor.py``
+and ``workflow_runner.py``); see :mod:`._actor` for a single node's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._actor import NodeActor
+from ._kinds import ANNOTATION_TYPES, is_input, is_sink, is_streaming
+from .graph import Graph, Workflow, WorkflowError, load_workflow
+from .registry import NodeRegistry, default_registry
+from .validate import EngineLimits, ValidationResult, validate_graph
+
+__all__ = ["RunResult", "EVENT_TYPES", "run_workflow"]
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = frozenset({"job_update", "node_update", "node_progress", "output_update", "log_update"})
+
+EventCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+
+@dataclass
+class RunResult:
+    """How a run ended. ``outputs`` maps each output name to its value (a list
+    if the output received several values); on failure, what was collected."""
+
+    status: str  # "completed" | "failed" | "cancelled"
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    error_node_id: str | None = None
+    duration: float = 0.0
+
+
+async def run_workflow(
+    workflow: Workflow | Graph | dict,
+    *,
+    params: dict[str, Any] | None = None,
+    registry: NodeRegistry | None = None,
+    job_id: str | None = None,
+    workflow_id: str | None = None,
+    user_id: str = "1",
+    on_event: EventCallback | None = None,
+    limits: EngineLimits | None = None,
+    events: set[str] | frozenset[str] | None = None,
+) -> RunResult:
+    """Validate and run ``workflow``; return how it ended.
+
+    ``params`` maps input names (an input node's ``data.name``) to values.
+    ``on_event`` receives each event dict (``job_update``, ``node_update``,
+    ``node_progress``, ``output_update``, ``log_update``) and is awaited if it
+    returns an awaitable; ``events`` limits which types are built and sent
+    (default: all). ``registry`` defaults to :func:`default_registry`.
+
+    Raises :class:`WorkflowError` (with ``.result``) before any event if the
+    workflow is malformed or invalid, or ``params`` names an unknown input.
+
+    A node that raises fails the run: the other nodes are cancelled and the
+    result is ``"failed"`` with ``error`` naming the node. Exceeding
+    ``limits.max_run_time`` fails the run too. Cancelling the task awaiting
+    this coroutine cancels every node, sends a ``job_update`` ``"cancelled"``
+    and re-raises ``CancelledError``: the caller decides what a cancel means.
+    """
+    if isinstance(workflow, Workflow):
+        graph = workflow.graph
+        workflow_id = workflow_id if workflow_id is not None else (workflow.id or None)
+    elif isinstance(workflow, Graph):
+        graph = workflow
+    else:
+        loaded = load_workflow(workflow)
+        graph = loaded.graph
+        workflow_id = workflow_id if workflow_id is not None else (loaded.id or None)
+    if registry is None:
+        registry = default_registry()
+    limits = limits or EngineLimits()
+    if events is not None and not set(events) <= EVENT_TYPES:
+        raise ValueError(f"unknown event types {sorted(set(events) - EVENT_TYPES)}; "
+                         f"known: {sorted(EVENT_TYPES)}")
+    result = validate_graph(graph, registry, params=params, limits=limits)
+    if not result.valid:
+        raise _invalid(result)
+    run = _Run(job_id=job_id or uuid.uuid4().hex, workflow_id=workflow_id, user_id=user_id,
+               registry=registry, on_event=on_event, events=events)
+    run.plan(graph, params or {})
+    return await run.execute(limits.max_run_time)
+
+
+def _invalid(result: ValidationResult) -> WorkflowError:
+    only_params = all(i.kind == "unknown_param" for i in result.errors)
+    shown = "; ".join(i.message for i in result.errors[:5])
+    more = len(result.errors) - 5
+    if more > 0:
+        shown += f"; and {more} more"
+    prefix = "invalid params" if only_params else "invalid workflow"
+    return WorkflowError(f"{prefix}: {shown}", result=result,
+                         kind="params" if only_params else "invalid")
+
+
+class _Run:
+    """One run's shared state: the actors, the outputs, the event stream, the outcome."""
+
+    def __init__(self, *, job_id: str, workflow_id: str | None, user_id: str,
+                 registry: NodeRegistry, on_event: EventCallback | None,
+                 events: set[str] | frozenset[str] | None):
+        self.job_id = job_id
+        self.workflow_id = workflow_id
+        self.user_id = user_id
+        self.registry = registry
+        self.cb = on_event
+
+        def wanted(kind: str) -> bool:
+            return on_event is not None and (events is None or kind in events)
+
+        self.ev_job = wanted("job_update")
+        self.ev_node = wanted("node_update")
+        self.ev_progress = wanted("node_progress")
+        self.ev_output = wanted("output_update")
+        self.ev_log = wanted("log_update")
+        self.stopping = False
+        self.actors: list[NodeActor] = []
+        self.by_id: dict[str, NodeActor] = {}
+        self.outputs: dict[str, list[Any]] = {}
+        self.failure: tuple[str, str] | None = None  # (node id, message)
+        self._done: asyncio.Future | None = None
+        self._remaining = 0
+        self._tail: asyncio.Future | None = None  # delivery of events sent from sync code
+        self._callback_errors = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+
+    def plan(self, graph: Graph, params: dict[str, Any]) -> None:
+        """Make an actor per node and wire the edges (the graph is already valid)."""
+        registry = self.registry
+        nodes = {n.id: n for n in graph.nodes if n.type not in ANNOTATION_TYPES}
+        edges = [e for e in graph.edges
+                 if e.edge_type == "data" and e.source in nodes and e.target in nodes]
+        wired: dict[str, set[str]] = {}
+        for e in edges:
+            handles = wired.get(e.target)
+            if handles is None:
+                wired[e.target] = {e.target_handle}
+            else:
+                handles.add(e.target_handle)
+        actors, by_id = self.actors, self.by_id
+        for node_id, gnode in nodes.items():
+            cls = registry.get(gnode.type)
+            assert cls is not None, gnode.type
+            connected = wired.get(node_id)
+            static = gnode.data
+            if connected:
+                static = {k: v for k, v in static.items() if k not in connected}
+            if params and is_input(gnode.type, cls) and not (connected and "value" in connected):
+                name = gnode.data.get("name")
+                if isinstance(name, str) and name in params:
+                    static = {**static, "value": params[name]}
+            actor = NodeActor(self, gnode, cls, static, is_sink(gnode.type, cls))
+            actors.append(actor)
+            by_id[node_id] = actor
+
+        # Wire in dependency order so we know which edges carry streams: a
+        # streaming producer's edges do, and so do those of any node it drives
+        # once per item. A ``run`` node (Collect) ends a stream unless it says so.
+        by_id = self.by_id
+        indegree = dict.fromkeys(by_id, 0)
+        outgoing: dict[str, list[Any]] = {}
+        for e in edges:
+            indegree[e.target] += 1
+            outgoing.setdefault(e.source, []).append(e)
+        ready = deque(k for k, d in indegree.items() if d == 0)
+        fed_by_stream: set[str] = set()
+        while ready:
+            node_id = ready.popleft()
+            actor = by_id[node_id]
+            actor.streams_out = is_streaming(actor.cls) or (
+                actor.kind in ("process", "gen") and node_id in fed_by_stream)
+            for e in outgoing.get(node_id, ()):
+                target = by_id[e.target]
+                target.connect_in(e.target_handle, actor.streams_out)
+                actor.connect_out(e.source_handle, target, e.target_handle)
+                if actor.streams_out:
+                    fed_by_stream.add(e.target)
+                indegree[e.target] -= 1
+                if indegree[e.target] == 0:
+                    ready.append(e.target)
+
+    async def execute(self, max_run_time: float | None) -> RunResult:
+        loop = self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        start = time.perf_counter()
+        self._done = loop.create_future()
+        self._remaining = len(self.actors)
+        if not self.actors:
+            self._done.set_result(None)
+        tasks: list[asyncio.Task] = []
+        status, error, error_node = "completed", None, None
+        try:
+            if self.ev_job:
+                await self.emit(self._job("running"))
+            tasks = [loop.create_task(actor.main()) for actor in self.actors]
+            if max_run_time is None:
+                await self._done
+            else:
+                async with asyncio.timeout(max_run_time):
+                    await self._done
+        except asyncio.CancelledError:
+            self.stopping = True
+            await self._stop(tasks)
+            await self._drain()
+            if self.ev_job:
+                await self.emit(self._job("cancelled", duration=time.perf_counter() - start))
+            raise
+        except TimeoutError:
+            self.stopping = True
+            status, error = "failed", f"run time limit of {max_run_time:g}s exceeded"
+        if self.failure is not None:
+            status = "failed"
+            error_node, error = self.failure
+        if status != "completed":
+            await self._stop(tasks)
+        outputs = {k: v[0] if len(v) == 1 else v for k, v in self.outputs.items()}
+        await self._drain()
+        duration = time.perf_counter() - start
+        if self.ev_job:
+            if status == "completed":
+                await self.emit(self._job("completed", duration=duration,
+                                          message=f"workflow completed in {duration:.3f}s",
+                                          result={"outputs": outputs}))
+            else:
+                await self.emit(self._job("failed", duration=duration, error=error))
+        return RunResult(status=status, outputs=outputs, error=error, error_node_id=error_node,
+                         duration=duration)
+
+    def _job(self, status: str, *, duration: float | None = None, message: str | None = None,
+             error: str | None = None, result: dict | None = None) -> dict[str, Any]:
+        event = {"type": "job_update", "status": status, "job_id": self.job_id,
+                 "workflow_id": self.workflow_id, "message": message, "error": error,
+                 "duration": duration}
+        if result is not None:
+            event["result"] = result
+        return event
+
+    async def _stop(self, tasks: list[asyncio.Task]) -> None:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def actor_done(self) -> None:
+        self._remaining -= 1
+        if self._remaining <= 0 and self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    async def node_failed(self, actor: NodeActor, exc: BaseException) -> None:
+        message = str(exc) or type(exc).__name__
+        first = self.failure is None and not self.stopping
+        if first:
+            self.failure = (actor.node_id, actor.fail_message(message))
+            self.stopping = True
+        log.debug("node %s (%s) failed", actor.node_id, actor.node_type, exc_info=exc)
+        try:
+            if self.ev_node:
+                await self.emit({"type": "node_update", "node_id": actor.node_id,
+                                 "node_name": actor.title, "node_type": actor.node_type,
+                                 "status": "error", "error": message[:1000], "result": None})
+        finally:
+            if first and self._done is not None and not self._done.done():
+                self._done.set_result(None)
+
+    async def record_output(self, actor: NodeActor, value: Any) -> None:
+        if self.stopping:
+            return
+        name = actor.sink_name
+        values = self.outputs.get(name)  # type: ignore[arg-type]
+        if values is None:
+            self.outputs[name] = [value]  # type: ignore[index]
+        else:
+            values.append(value)
+        if self.ev_output:
+            await self.emit({"type": "output_update", "node_id": actor.node_id,
+                             "node_name": actor.title, "output_name": name, "value": value,
+                             "output_type": actor.output_type})
+
+    # Events. Nodes call log() and progress() from sync code, so an async callback's
+    # deliveries for those are chained in a task; emit() waits for that chain first,
+    # which keeps every node's events in order.
+
+    def send(self, event: dict[str, Any]) -> Awaitable[None] | None:
+        """Deliver ``event``; returns something to await only if the listener is async."""
+        tail = self._tail
+        if tail is not None:
+            if not tail.done():
+                return self._send_after(tail, event)
+            if self._tail is tail:
+                self._tail = None
+        try:
+            pending = self.cb(event)  # type: ignore[misc]
+        except Exception:
+            self._callback_failed()
+            return None
+        if pending is not None and inspect.isawaitable(pending):
+            return self._guard(pending)
+        return None
+
+    async def emit(self, event: dict[str, Any]) -> None:
+        pending = self.send(event)
+        if pending is not None:
+            await pending
+
+    async def _send_after(self, tail: asyncio.Future, event: dict[str, Any]) -> None:
+        await asyncio.shield(tail)
+        await self.emit(event)
+
+    async def _guard(self, pending: Awaitable[Any]) -> None:
+        try:
+            await pending
+        except Exception:
+            self._callback_failed()
+
+    def emit_soon(self, event: dict[str, Any]) -> None:
+        try:
+            pending = self.cb(event)  # type: ignore[misc]
+        except Exception:
+            self._callback_failed()
+            return
+        if pending is not None and inspect.isawaitable(pending):
+            self._tail = asyncio.ensure_future(self._after(self._tail, pending))
+
+    async def _after(self, previous: asyncio.Future | None, pending: Awaitable[Any]) -> None:
+        if previous is not None:
+            await previous
+        try:
+            await pending
+        except Exception:
+            self._callback_failed()
+
+    async def _drain(self) -> None:
+        tail = self._tail
+        if tail is not None and not tail.done():
+            await asyncio.shield(tail)
+
+    def _callback_failed(self) -> None:
+        # A broken listener must not break the run; say so once per run.
+        self._callback_errors += 1
+        if self._callback_errors == 1:
+            log.exception("on_event failed for job %s (further failures not logged)", self.job_id)
+
+    def _emit_from_node(self, event: dict[str, Any]) -> None:
+        # A node may log from a worker thread (asyncio.to_thread); hop to the loop.
+        if threading.get_ident() == self._thread:
+            self.emit_soon(event)
+        elif self._loop is not None:
+            self._loop.call_soon_threadsafe(self.emit_soon, event)
+
+    def log(self, node_id: str, content: str, severity: str) -> None:
+        if self.ev_log:
+            actor = self.by_id.get(node_id)
+            self._emit_from_node({"type": "log_update", "node_id": node_id,
+                                  "node_name": actor.title if actor else None,
+                                  "content": str(content), "severity": severity})
+
+    def progress(self, node_id: str, progress: float, total: float | None) -> None:
+        if self.ev_progress:
+            self._emit_from_node({"type": "node_progress", "node_id": node_id,
+                                  "progress": progress, "total": total})

@@ -1,0 +1,262 @@
+"""Checks on a graph before it runs: every problem found, each naming its node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._kinds import is_annotation, is_input
+from ._types import compatible, type_str
+from .graph import Graph, GraphNode
+from .registry import NodeRegistry
+
+__all__ = ["EngineLimits", "Issue", "ValidationResult", "validate_graph", "input_names"]
+
+
+@dataclass
+class EngineLimits:
+    """Bounds on a workflow: its size (checked by validation) and its run time."""
+
+    max_nodes: int = 20000
+    max_edges: int = 100000
+    max_run_time: float | None = 3600.0  # seconds; None: no limit
+
+
+@dataclass
+class Issue:
+    """One problem. ``message`` is complete and names the node, e.g.
+    ``node 4 (nodetool.list.Nope): unknown node type``.
+
+    ``kind`` is one of ``unknown_type``, ``dangling_edge``, ``unknown_handle``,
+    ``cycle``, ``missing_input``, ``type_mismatch``, ``control_edge``,
+    ``annotation_edge``, ``too_large``, ``duplicate_id``, ``duplicate_input``,
+    ``unnamed_input``, ``unknown_param``.
+    """
+
+    node_id: str | None
+    message: str
+    kind: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class ValidationResult:
+    valid: bool
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """NodeTool's shape: ``{valid, errors: [str], warnings: [str], summary}``."""
+        return {"valid": self.valid, "errors": [i.message for i in self.errors],
+                "warnings": [i.message for i in self.warnings], "summary": dict(self.summary)}
+
+
+def _label(node: GraphNode) -> str:
+    return f"node {node.id} ({node.type})"
+
+
+def input_names(graph: Graph) -> dict[str, GraphNode]:
+    """Input nodes by ``data.name`` (the keys ``params`` may use)."""
+    found: dict[str, GraphNode] = {}
+    for n in graph.nodes:
+        if is_input(n.type):
+            name = n.data.get("name")
+            if isinstance(name, str) and name and name not in found:
+                found[name] = n
+    return found
+
+
+def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None = None,
+                   limits: EngineLimits | None = None) -> ValidationResult:
+    """Everything wrong with ``graph`` (never raises for a bad graph).
+
+    Errors: unknown node types, edges whose ends don't exist, handles the
+    types don't have, cycles, required inputs with neither a value nor an
+    edge, edges between clearly incompatible types, graphs over ``limits``,
+    duplicate node ids or input names, and ``params`` no input node takes.
+    Warnings: control edges (not acted on), edges to annotation nodes,
+    input nodes without a name. Comment and Group nodes are skipped.
+    """
+    limits = limits or EngineLimits()
+    errors: list[Issue] = []
+    warnings: list[Issue] = []
+    summary = {"total_nodes": len(graph.nodes), "total_edges": len(graph.edges)}
+
+    if len(graph.nodes) > limits.max_nodes:
+        errors.append(Issue(None, f"the graph has {len(graph.nodes)} nodes; the limit is "
+                                  f"{limits.max_nodes}", "too_large"))
+    if len(graph.edges) > limits.max_edges:
+        errors.append(Issue(None, f"the graph has {len(graph.edges)} edges; the limit is "
+                                  f"{limits.max_edges}", "too_large"))
+    if errors:
+        return ValidationResult(False, errors, warnings, summary)
+
+    nodes: dict[str, GraphNode] = {}
+    classes: dict[str, Any] = {}
+    props_cache: dict[Any, dict[str, Any]] = {}
+
+    fits_cache: dict[tuple[Any, Any], bool] = {}
+
+    def fits(source: Any, target: Any) -> bool:
+        try:
+            return fits_cache[source, target]
+        except KeyError:
+            found = fits_cache[source, target] = compatible(source, target)
+            return found
+        except TypeError:  # an unhashable annotation
+            return compatible(source, target)
+
+    def props(cls: Any) -> dict[str, Any]:
+        found = props_cache.get(cls)
+        if found is None:
+            found = props_cache[cls] = cls.properties()
+        return found
+    for n in graph.nodes:
+        if n.id in nodes:
+            errors.append(Issue(n.id, f"{_label(n)}: another node has the same id", "duplicate_id"))
+            continue
+        nodes[n.id] = n
+        if is_annotation(n.type):
+            continue
+        cls = registry.get(n.type)
+        if cls is None:
+            errors.append(Issue(n.id, f"{_label(n)}: unknown node type", "unknown_type"))
+        else:
+            classes[n.id] = cls
+
+    # Edges: ends, handles, types. ``connected`` feeds the required-input check.
+    connected: dict[str, set[str]] = {}
+    succ: dict[str, list[str]] = {}
+    for i, e in enumerate(graph.edges):
+        name = f"edge {e.id}" if e.id else f"edge #{i}"
+        src, dst = nodes.get(e.source), nodes.get(e.target)
+        if src is None or dst is None:
+            missing = [f"{what} node '{nid}'" for what, nid, n in
+                       (("source", e.source, src), ("target", e.target, dst)) if n is None]
+            anchor = dst or src
+            where = f"{_label(anchor)}: " if anchor is not None else ""
+            errors.append(Issue(anchor.id if anchor else None,
+                                f"{where}{name} refers to {' and '.join(missing)}, which does not exist",
+                                "dangling_edge"))
+            continue
+        if e.edge_type == "control":
+            warnings.append(Issue(dst.id, f"{_label(dst)}: control {name} from node {src.id} is "
+                                          f"accepted but not acted on", "control_edge"))
+            continue
+        if is_annotation(src.type) or is_annotation(dst.type):
+            warnings.append(Issue(dst.id, f"{_label(dst)}: {name} from node {src.id} touches an "
+                                          f"annotation node and is ignored", "annotation_edge"))
+            continue
+        s_cls, t_cls = classes.get(src.id), classes.get(dst.id)
+        s_type = t_type = None
+        ok = True
+        if s_cls is not None and s_cls.output_types:
+            s_type = s_cls.output_types.get(e.source_handle)
+            if e.source_handle not in s_cls.output_types and e.source_handle not in src.dynamic_outputs:
+                errors.append(Issue(src.id, f"{_label(src)}: has no output '{e.source_handle}' "
+                                            f"(outputs: {', '.join(s_cls.output_types)}), used by {name}",
+                                    "unknown_handle"))
+                ok = False
+        if t_cls is not None:
+            info = props(t_cls).get(e.target_handle)
+            if info is not None:
+                t_type = info.annotation
+            elif not t_cls.is_dynamic:
+                inputs = ", ".join(props(t_cls)) or "none"
+                errors.append(Issue(dst.id, f"{_label(dst)}: has no input '{e.target_handle}' "
+                                            f"(inputs: {inputs}), used by {name}", "unknown_handle"))
+                ok = False
+        if ok and s_type is not None and t_type is not None and not fits(s_type, t_type):
+            errors.append(Issue(dst.id, f"{_label(dst)}: input '{e.target_handle}' takes "
+                                        f"{type_str(t_type)} but {name} brings {type_str(s_type)} "
+                                        f"from output '{e.source_handle}' of node {src.id}",
+                                "type_mismatch"))
+        connected.setdefault(dst.id, set()).add(e.target_handle)
+        succ.setdefault(src.id, []).append(dst.id)
+
+    for cycle in _cycles(list(nodes), succ):
+        first = nodes[cycle[0]]
+        errors.append(Issue(first.id, f"{_label(first)}: is in a cycle through nodes "
+                                      f"{', '.join(cycle)}", "cycle"))
+
+    seen_inputs: dict[str, str] = {}
+    for node_id, cls in classes.items():
+        n = nodes[node_id]
+        wired = connected.get(node_id, ())
+        given = n.data
+        for prop, info in props(cls).items():
+            if info.is_required() and prop not in wired and prop not in given:
+                if prop == "value" and is_input(n.type, cls) and params and n.data.get("name") in params:
+                    continue
+                errors.append(Issue(n.id, f"{_label(n)}: required input '{prop}' has neither a "
+                                          f"value nor an edge", "missing_input"))
+        if is_input(n.type, cls):
+            name = n.data.get("name")
+            if not isinstance(name, str) or not name:
+                warnings.append(Issue(n.id, f"{_label(n)}: input node has no name, so params "
+                                            f"cannot set it", "unnamed_input"))
+            elif name in seen_inputs:
+                errors.append(Issue(n.id, f"{_label(n)}: input name '{name}' is also used by node "
+                                          f"{seen_inputs[name]}", "duplicate_input"))
+            else:
+                seen_inputs[name] = n.id
+
+    if params:
+        known = input_names(graph)
+        for key in params:
+            if key not in known:
+                names = ", ".join(sorted(known)) if known else "none"
+                errors.append(Issue(None, f"unknown param '{key}': the workflow's inputs are {names}",
+                                    "unknown_param"))
+
+    return ValidationResult(not errors, errors, warnings, summary)
+
+
+def _cycles(ids: list[str], succ: dict[str, list[str]]) -> list[list[str]]:
+    """Strongly connected components with a cycle (Tarjan's, iterative), in node order."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    order = {nid: k for k, nid in enumerate(ids)}
+    counter = 0
+    for root in ids:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            v, i = work[-1]
+            if i == 0:
+                index[v] = low[v] = counter
+                counter += 1
+                stack.append(v)
+                on_stack.add(v)
+            children = succ.get(v, ())
+            if i < len(children):
+                work[-1] = (v, i + 1)
+                w = children[i]
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1 or v in succ.get(v, ()):
+                    found.append(sorted(comp, key=order.__getitem__))
+    found.sort(key=lambda comp: order[comp[0]])
+    return found

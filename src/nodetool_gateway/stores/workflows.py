@@ -1,0 +1,348 @@
+"""NodeTool workflow JSON files from folders on disk, kept current by a watcher.
+
+Each folder is read non-recursively (``*.json`` directly inside it; hidden
+files are skipped). The user's folders come first, in the order given; the
+bundled examples last, so a user's file wins when two files share an id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+__all__ = ["WorkflowStore"]
+
+log = logging.getLogger("nodetool.gateway.workflows")
+
+_SUMMARY_FIELDS = ("id", "name", "description", "tags", "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    rank: int
+    data: dict[str, Any]
+    summary: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.summary["id"]
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _tags(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [t for t in value if isinstance(t, str)]
+    return []
+
+
+def _load(path: Path, rank: int) -> tuple[_Entry | None, str | None, tuple | None]:
+    """Read one file: (entry, None, signature) or (None, reason, signature)."""
+    try:
+        st = path.stat()
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror or exc}", None
+    signature = _signature(st)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"not JSON: {exc}", signature
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        return None, f"not a NodeTool workflow: the top level is a JSON {kind}, not an object", signature
+    graph = data.get("graph")
+    if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list) \
+            or not isinstance(graph.get("edges"), list):
+        return None, "not a NodeTool workflow: no 'graph' object with 'nodes' and 'edges' lists", signature
+    mtime = datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat()
+    workflow_id = data.get("id") if isinstance(data.get("id"), str) and data["id"] else path.stem
+    name = data.get("name") if isinstance(data.get("name"), str) and data["name"] else path.stem
+    summary = {
+        "id": workflow_id,
+        "name": name,
+        "description": _text(data.get("description")),
+        "tags": _tags(data.get("tags")),
+        "created_at": data.get("created_at") or mtime,
+        "updated_at": data.get("updated_at") or mtime,
+    }
+    return _Entry(path, rank, data, summary), None, signature
+
+
+class _Stop:
+    """The stop event watchfiles polls: the caller's, or our own when a watch ends."""
+
+    def __init__(self, outer: asyncio.Event):
+        self.outer = outer
+        self.stopped = False
+
+    def is_set(self) -> bool:
+        return self.stopped or self.outer.is_set()
+
+    def set(self) -> None:
+        self.stopped = True
+
+
+@dataclass(frozen=True)
+class _View:
+    """What readers see; replaced as a whole after each change."""
+
+    by_id: dict[str, _Entry]
+    ordered: list[_Entry]
+
+
+class WorkflowStore:
+    """Workflows from ``paths`` (the user's folders) and ``bundled`` (read-only examples).
+
+    :meth:`scan` reads every folder; :meth:`watch` follows changes in the
+    user's folders. A file that is not a workflow is skipped, kept in
+    :attr:`errors` with the reason, and logged once per change of that file.
+    """
+
+    def __init__(self, paths: Iterable[Path], bundled: Path | None = None):
+        self.user_folders: list[Path] = []
+        for p in paths:
+            folder = Path(p).expanduser().resolve()
+            if folder not in self.user_folders:
+                self.user_folders.append(folder)
+        self.bundled = Path(bundled).expanduser().resolve() if bundled is not None else None
+        self.folders = list(self.user_folders)
+        if self.bundled is not None and self.bundled not in self.folders:
+            self.folders.append(self.bundled)
+        self.errors: dict[Path, str] = {}
+        self._files: dict[Path, _Entry] = {}
+        self._logged: dict[Path, tuple[Any, str]] = {}
+        self._lock = threading.RLock()
+        self._view = _View({}, [])
+        # Watch progress, for callers (and tests) that wait on it.
+        self.changed = 0
+        self._changed_event = asyncio.Event()
+        self._watching = asyncio.Event()
+
+    # Reading
+
+    def scan(self) -> None:
+        """(Re)read every folder."""
+        with self._lock:
+            files: dict[Path, _Entry] = {}
+            errors: dict[Path, str] = {}
+            for rank, folder in enumerate(self.folders):
+                for path in self._json_files(folder):
+                    entry, error, signature = _load(path, rank)
+                    if entry is not None:
+                        files[path] = entry
+                    else:
+                        errors[path] = error
+                        self._report(path, signature, error)
+            self._files = files
+            self.errors = errors
+            for path in [p for p in self._logged if p not in errors]:
+                del self._logged[path]
+            self._rebuild()
+
+    def refresh(self, paths: Iterable[Path]) -> None:
+        """Re-read just these files (added, changed or deleted)."""
+        with self._lock:
+            errors = dict(self.errors)
+            for path in paths:
+                path = Path(path)
+                rank = self._rank(path)
+                if rank is None:
+                    continue
+                self._files.pop(path, None)
+                errors.pop(path, None)
+                if path.is_file() and not path.name.startswith("."):
+                    entry, error, signature = _load(path, rank)
+                    if entry is not None:
+                        self._files[path] = entry
+                    elif signature is not None:  # None: gone between the check and the read
+                        errors[path] = error
+                        self._report(path, signature, error)
+                        continue
+                self._logged.pop(path, None)
+            self.errors = errors
+            self._rebuild()
+
+    def list(self, query: str | None = None, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
+        """Summaries ``{id, name, description, tags, created_at, updated_at}`` by name, and the count.
+
+        ``query`` matches part of the name, the description or a tag, ignoring case.
+        """
+        entries = self._view.ordered
+        if query:
+            needle = query.casefold()
+            entries = [e for e in entries if needle in e.summary["name"].casefold()
+                       or needle in e.summary["description"].casefold()
+                       or any(needle in t.casefold() for t in e.summary["tags"])]
+        page = entries[:max(0, int(limit))]
+        return [{**e.summary, "tags": list(e.summary["tags"])} for e in page], len(entries)
+
+    def get(self, workflow_id: str) -> dict[str, Any] | None:
+        """The whole workflow JSON (a copy), with ``id`` and ``name`` filled in; or None."""
+        entry = self._view.by_id.get(workflow_id)
+        if entry is None:
+            return None
+        data = copy.deepcopy(entry.data)
+        data["id"] = entry.summary["id"]
+        data["name"] = entry.summary["name"]
+        return data
+
+    def source(self, workflow_id: str) -> Path | None:
+        """The file a workflow was read from."""
+        entry = self._view.by_id.get(workflow_id)
+        return None if entry is None else entry.path
+
+    # Watching
+
+    async def watch(self, stop: asyncio.Event | None = None, *, debounce: int = 1600,
+                    step: int = 50) -> None:
+        """Follow changes in the user's folders until ``stop`` is set (or cancelled).
+
+        A changed file is re-read on its own. A folder that does not exist yet
+        is waited for by watching its nearest existing parent; when it
+        appears (or a watched folder goes away) the watches are set up again
+        and everything is re-read. The bundled folder is not watched.
+        ``debounce`` and ``step`` are watchfiles' (milliseconds).
+        """
+        stop = stop if stop is not None else asyncio.Event()
+        force_polling: bool | None = None
+        while not stop.is_set():
+            try:
+                restart = await self._watch_once(stop, debounce, step, force_polling)
+            except (OSError, RuntimeError) as exc:
+                if force_polling:
+                    log.warning("cannot watch the workflow folders (%s); edits are no longer followed", exc)
+                    return
+                log.warning("cannot watch the workflow folders (%s); polling them instead", exc)
+                force_polling = True
+                continue
+            if not restart:
+                return
+
+    async def _watch_once(self, stop: asyncio.Event, debounce: int, step: int,
+                          force_polling: bool | None) -> bool:
+        """Watch one set of folders; True when that set must change (a folder came or went)."""
+        from watchfiles import Change, awatch
+
+        targets, triggers = self._watch_targets()
+        folders = {f for f in self.user_folders if f.is_dir()}
+
+        def accept(change: Any, raw: str) -> bool:
+            path = Path(raw)
+            if path in triggers:
+                # A watched folder is "modified" when a file in it is added or
+                # removed (polling reports that); only its coming or going counts.
+                return change != Change.modified
+            return (path.suffix == ".json" and path.parent in folders
+                    and not path.name.startswith("."))
+
+        inner = _Stop(stop)
+        changes = awatch(*targets, watch_filter=accept, debounce=debounce, step=step,
+                         stop_event=inner, recursive=False, force_polling=force_polling)
+        # awatch sets up its watches before its first await, so once this task's
+        # first step has run no change can be missed; then read what came before.
+        pending = asyncio.ensure_future(changes.__anext__())
+        await asyncio.sleep(0)
+        try:
+            if not pending.done():
+                await asyncio.to_thread(self.scan)
+                self._bump()
+                self._watching.set()
+            while True:
+                # shield: on cancellation, stop the watch thread (finally) rather
+                # than wait for its timeout.
+                try:
+                    batch = await asyncio.shield(pending)
+                except StopAsyncIteration:
+                    return False
+                paths = {Path(raw) for _change, raw in batch}
+                if any(change != Change.modified for change, raw in batch if Path(raw) in triggers):
+                    return True
+                await asyncio.to_thread(self.refresh, paths)
+                self._bump()
+                pending = asyncio.ensure_future(changes.__anext__())
+        finally:
+            inner.set()
+            if not pending.done():
+                await asyncio.wait([pending])
+            if not pending.cancelled():
+                pending.exception()  # retrieved: raised above already, or not needed
+            await changes.aclose()
+
+    async def wait_watching(self) -> None:
+        """Return once :meth:`watch` has set up its watches and re-read the folders."""
+        await self._watching.wait()
+
+    async def wait_changed(self, after: int, timeout: float | None = None) -> int:
+        """Wait until :attr:`changed` exceeds ``after`` (TimeoutError after ``timeout`` s)."""
+        async with asyncio.timeout(timeout):
+            while self.changed <= after:
+                await self._changed_event.wait()
+        return self.changed
+
+    # Internals
+
+    def _bump(self) -> None:
+        self.changed += 1
+        event, self._changed_event = self._changed_event, asyncio.Event()
+        event.set()
+
+    def _watch_targets(self) -> tuple[list[Path], set[Path]]:
+        """Folders to watch, and the paths whose change means "set up the watches again"."""
+        targets: list[Path] = []
+        triggers: set[Path] = set()
+        for folder in self.user_folders:
+            triggers.add(folder)
+            target = folder
+            while not target.is_dir() and target.parent != target:
+                triggers.add(target)
+                target = target.parent
+            if target not in targets:
+                targets.append(target)
+        return targets, triggers
+
+    def _json_files(self, folder: Path) -> list[Path]:
+        try:
+            return sorted(p for p in folder.iterdir()
+                          if p.suffix == ".json" and not p.name.startswith(".") and p.is_file())
+        except OSError:  # missing folders are fine: there is nothing in them yet
+            return []
+
+    def _rank(self, path: Path) -> int | None:
+        try:
+            return self.folders.index(path.parent)
+        except ValueError:
+            return None
+
+    def _report(self, path: Path, signature: Any, error: str) -> None:
+        if self._logged.get(path) != (signature, error):
+            self._logged[path] = (signature, error)
+            log.warning("%s: skipped: %s", path, error)
+
+    def _rebuild(self) -> None:
+        by_id: dict[str, _Entry] = {}
+        for entry in sorted(self._files.values(), key=lambda e: (e.rank, e.path.name)):
+            other = by_id.get(entry.id)
+            if other is None:
+                by_id[entry.id] = entry
+            elif other.rank == entry.rank:
+                log.debug("%s: id %r is also in %s; using the first", entry.path, entry.id, other.path)
+        ordered = sorted(by_id.values(), key=lambda e: (e.summary["name"].casefold(), e.id))
+        self._view = _View(by_id, ordered)

@@ -1,0 +1,1 @@
+"""Tests of the workflow engine (a package, so module names don't clash with other suites)."""
