@@ -225,3 +225,57 @@ def test_demo_runs():
     assert "Route Decision: EXTREME_VALUE" in out
     assert "error [INVALID_ARGS]" in out and "unknown param 'txt'" in out
     assert "every call answered as expected" in out
+
+
+def test_assets_add_and_list(tmp_path):
+    """assets add copies files into the store; assets list shows them; a bad name is refused."""
+    storage = tmp_path / "storage"
+    src = tmp_path / "photo.png"
+    src.write_bytes(b"\x89PNG fake")
+    added = invoke("assets", "add", str(src), "--storage", str(storage))
+    assert added.exit_code == 0, added.output
+    asset = json.loads(added.output.splitlines()[0])
+    assert asset["name"] == "photo.png" and asset["content_type"] == "image/png" and asset["size"] == 9
+    listed = CliRunner().invoke(cli, ["assets", "list", "--storage", str(storage)])
+    assert asset["id"] in listed.output and "photo.png" in listed.output
+    bad = CliRunner().invoke(cli, ["assets", "add", str(src), "--name", "../escape.png",
+                                   "--storage", str(storage)])
+    assert bad.exit_code == 1 and "error:" in bad.output
+    assert not (tmp_path / "escape.png").exists()
+
+
+def test_assets_use_the_config_storage(tmp_path):
+    """assets --config puts files where a node with that config looks."""
+    cfg = tmp_path / "node.yaml"
+    cfg.write_text("storage: {path: ./data}\n")
+    src = tmp_path / "notes.txt"
+    src.write_text("hello")
+    result = invoke("assets", "add", str(src), "--config", str(cfg))
+    assert result.exit_code == 0, result.output
+    assert any((tmp_path / "data" / "assets").iterdir())
+
+
+def test_call_run_workflow_shows_progress(tmp_path):
+    """call run_workflow prints live progress on stderr and the outputs on stdout."""
+    port = free_port()
+    gw = _spawn("serve", "--port", str(port))
+    node = None
+    try:
+        _wait_for_line(gw, "listening")
+        cfg = tmp_path / "node.yaml"
+        cfg.write_text(f"gateway: {{url: 'ws://127.0.0.1:{port}'}}\nstorage: {{path: ./s}}\n"
+                       "workflows: {paths: []}\n")
+        node = _spawn("run", str(cfg), "--no-reload")
+        _wait_for_line(node, "registered with")
+        done = subprocess.run([*EXE, "call", "run_workflow", "--gateway", f"ws://127.0.0.1:{port}",
+                               "--args", '{"workflow_id": "temperature-table", "params": {"celsius": 100}}'],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["outputs"]["summary"] == "100 °C = 212.0 °F = 373.15 K"
+        assert "… job running" in done.stderr and "… job completed" in done.stderr
+        assert "… output fahrenheit = 212.0" in done.stderr
+    finally:
+        if node is not None:
+            _stop(node)
+        _stop(gw)

@@ -1,0 +1,310 @@
+"""Every built-in command through a real session: local gateway, node and operator on loopback.
+
+Real stores in tmp_path: a workflow folder, SQLite jobs and assets, a Hugging Face
+cache laid out on disk, an Ollama-compatible HTTP server, a ChromaDB store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import TIME, node_config
+from stores.test_collections import chroma_path  # noqa: F401  (fixture)
+from stores.test_models import hf_cache, ollama  # noqa: F401  (fixtures)
+
+from nodetool_gateway import GatewayClient
+from nodetool_gateway.gateway import LocalGateway, OperatorClient
+
+EXAMPLES = Path(__file__).parent / "data" / "nodetool-examples"
+FILTER_ID = json.loads((EXAMPLES / "Filter JSON Data.json").read_text())["id"]
+
+SLOW_GRAPH = {
+    "nodes": [
+        {"id": "n", "type": "nodetool.input.IntegerInput", "data": {"name": "n", "value": 3}},
+        {"id": "range", "type": "nodetool.list.ListRange", "data": {"start": 0, "step": 1}},
+        {"id": "each", "type": "nodetool.control.ForEach", "data": {}},
+        {"id": "wait", "type": "nodetool.code.EvaluateExpression",
+         "data": {"expression": "sum(range(200000)) and x", "variables": {}}},
+        {"id": "vars", "type": "nodetool.dictionary.MakeDictionary", "data": {},
+         "dynamic_properties": {"x": 0}},
+        {"id": "collect", "type": "nodetool.control.Collect", "data": {}},
+        {"id": "out", "type": "nodetool.output.Output", "data": {"name": "values"}},
+    ],
+    "edges": [
+        {"source": "n", "sourceHandle": "output", "target": "range", "targetHandle": "stop"},
+        {"source": "range", "sourceHandle": "output", "target": "each", "targetHandle": "input_list"},
+        {"source": "each", "sourceHandle": "output", "target": "vars", "targetHandle": "x"},
+        {"source": "vars", "sourceHandle": "output", "target": "wait", "targetHandle": "variables"},
+        {"source": "wait", "sourceHandle": "output", "target": "collect", "targetHandle": "input_item"},
+        {"source": "collect", "sourceHandle": "output", "target": "out", "targetHandle": "value"},
+    ],
+}
+
+
+class Setup:
+    def __init__(self, op: OperatorClient, client: GatewayClient, root: Path):
+        self.op = op
+        self.client = client
+        self.root = root
+
+    async def ok(self, command: str, **args):
+        answer = await self.op.call(command, args, timeout=30 * TIME)
+        assert answer["status"] == "success", answer
+        return answer["result"]
+
+    async def error(self, command: str, **args) -> dict:
+        answer = await self.op.call(command, args, timeout=30 * TIME)
+        assert answer["status"] == "error", answer
+        return answer
+
+
+@contextlib.asynccontextmanager
+async def serving(cfg):
+    """A local gateway, a node with ``cfg`` joined to it, and an operator connected."""
+    async with LocalGateway() as gw:
+        cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"url": gw.url})})
+        client = GatewayClient(config=cfg)
+        task = asyncio.create_task(client.run())
+        try:
+            await asyncio.wait_for(client.wait_registered(), 10 * TIME)
+            async with OperatorClient.connect(gw.operator_url) as op:
+                yield op, client
+        finally:
+            client.stop()
+            await asyncio.wait_for(task, 10 * TIME)
+
+
+@pytest.fixture
+async def node(tmp_path, hf_cache, ollama, chroma_path):  # noqa: F811
+    workflows = tmp_path / "workflows"
+    workflows.mkdir()
+    shutil.copy(EXAMPLES / "Filter JSON Data.json", workflows / "filter.json")
+    (workflows / "slow.json").write_text(json.dumps(
+        {"id": "slow", "name": "Slow Counter", "description": "counts, slowly", "tags": ["test"],
+         "graph": SLOW_GRAPH}))
+    (workflows / "broken.json").write_text("{ not json")
+    cfg = node_config("ws://127.0.0.1:1", storage={"path": str(tmp_path / "storage")},
+                      workflows={"paths": [str(workflows)]},
+                      models={"hf_cache": str(hf_cache), "ollama_url": ollama,
+                              "list": [{"id": "mine", "name": "My Model", "type": "llm"}]},
+                      collections={"path": str(chroma_path)})
+    async with serving(cfg) as (op, client):
+        yield Setup(op, client, tmp_path)
+
+
+async def test_list_and_get_workflows(node):
+    """list_workflows shows folder and bundled workflows; get_workflow returns graph and schemas."""
+    result = await node.ok("list_workflows")
+    names = {w["name"] for w in result["workflows"]}
+    assert {"Filter JSON Data", "Slow Counter", "Word Stats", "Conditional Logic Engine"} <= names
+    assert result["total"] == len(result["workflows"])
+    for w in result["workflows"]:
+        assert set(w) >= {"id", "name", "description", "tags", "created_at", "updated_at"}
+    found = await node.ok("list_workflows", query="slow")
+    assert [w["id"] for w in found["workflows"]] == ["slow"]
+    assert len((await node.ok("list_workflows", limit=2))["workflows"]) == 2
+    wf = await node.ok("get_workflow", workflow_id="word-stats")
+    assert wf["graph"]["nodes"] and wf["input_schema"]["properties"]["text"]["type"] == "string"
+    assert set(wf["output_schema"]["properties"]) == {"lengths", "count", "longest"}
+    missing = await node.error("get_workflow", workflow_id="nope")
+    assert missing["code"] == "NOT_FOUND"
+    assert (await node.error("get_workflow"))["code"] == "INVALID_ARGS"
+    assert (await node.error("list_workflows", limit="many"))["code"] == "INVALID_ARGS"
+
+
+async def test_run_workflow_streams_and_records_a_job(node):
+    """run_workflow streams updates, answers outputs and job id, and the job is recorded."""
+    updates = []
+    answer = await node.op.call("run_workflow", {"workflow_id": FILTER_ID, "params": {
+        "json_string": json.dumps([{"name": "A", "age": 40}, {"name": "B", "age": 3}])}},
+        timeout=30 * TIME, on_update=updates.append)
+    assert answer["status"] == "success"
+    result = answer["result"]
+    assert json.loads(result["outputs"]["Filtered JSON"]) == [{"name": "A", "age": 40}]
+    kinds = [u["update_type"] for u in updates if u["type"] == "workflow_update"]
+    assert kinds[0] == "job_update" and kinds[-1] == "job_update" and "output_update" in kinds
+    assert all(u["job_id"] == result["job_id"] for u in updates if u["type"] == "workflow_update")
+    job = await node.ok("get_job", job_id=result["job_id"])
+    assert job["status"] == "completed" and job["workflow_id"] == FILTER_ID
+    assert job["params"]["json_string"].startswith("[")
+    logs = await node.ok("get_job_logs", job_id=result["job_id"])
+    assert logs["job_id"] == result["job_id"] and logs["logs"][-1]["content"] == "job completed"
+    jobs = (await node.ok("list_jobs", workflow_id=FILTER_ID))["jobs"]
+    assert [j["id"] for j in jobs] == [result["job_id"]]
+    assert (await node.ok("list_jobs", status="failed"))["jobs"] == []
+
+
+async def test_run_inline_graph_and_failures(node):
+    """An inline graph runs; a failing node is an error naming the node; bad params are INVALID_ARGS."""
+    graph = {"nodes": [
+        {"id": "a", "type": "nodetool.constant.Integer", "data": {"value": 6}},
+        {"id": "d", "type": "lib.math.Divide", "data": {"b": 0}},
+        {"id": "o", "type": "nodetool.output.Output", "data": {"name": "q"}}],
+        "edges": [{"source": "a", "sourceHandle": "output", "target": "d", "targetHandle": "a"},
+                  {"source": "d", "sourceHandle": "output", "target": "o", "targetHandle": "value"}]}
+    failed = await node.error("run_workflow", graph=graph)
+    assert failed["code"] == "HANDLER_ERROR" and "(d)" in failed["error"]
+    assert failed["details"]["node_id"] == "d" and failed["details"]["status"] == "failed"
+    job = await node.ok("get_job", job_id=failed["details"]["job_id"])
+    assert job["status"] == "failed" and "(d)" in job["error"]
+    graph["nodes"][1]["data"]["b"] = 3
+    assert (await node.ok("run_workflow", graph=graph))["outputs"] == {"q": 2.0}
+    bad = await node.error("run_workflow", workflow_id="word-stats", params={"words": "x"})
+    assert bad["code"] == "INVALID_ARGS" and "text" in bad["error"]
+    assert (await node.error("run_workflow", workflow_id="nope"))["code"] == "NOT_FOUND"
+    assert (await node.error("run_workflow", workflow_id="word-stats", params=[1]))["code"] == "INVALID_ARGS"
+
+
+async def test_validate_workflow(node):
+    """validate_workflow names every problem with its node id."""
+    good = await node.ok("validate_workflow", workflow_id="Conditional Logic Engine")
+    assert good["valid"] is True and good["summary"] == {"total_nodes": 13, "total_edges": 22}
+    bad = await node.ok("validate_workflow", graph={"nodes": [
+        {"id": "x", "type": "nodetool.nope.Thing", "data": {}},
+        {"id": "o", "type": "nodetool.output.Output", "data": {"name": "o"}}],
+        "edges": [{"source": "ghost", "sourceHandle": "output", "target": "o", "targetHandle": "value"}]})
+    assert bad["valid"] is False
+    text = " ".join(bad["errors"])
+    assert "node x (nodetool.nope.Thing)" in text and "ghost" in text
+    assert (await node.error("validate_workflow", workflow_id="nope"))["code"] == "NOT_FOUND"
+
+
+async def test_background_job_runs_on(node):
+    """start_background_job answers at once; the job finishes on its own."""
+    started = await node.ok("start_background_job", workflow_id="word-stats",
+                            params={"text": "one two"})
+    assert started["status"] == "running" and started["workflow_id"] == "word-stats"
+    while (job := await node.ok("get_job", job_id=started["job_id"]))["status"] == "running":
+        await asyncio.sleep(0.02)
+    assert job["status"] == "completed" and job["outputs"]["count"] == 2
+    assert (await node.error("start_background_job", workflow_id="nope"))["code"] == "NOT_FOUND"
+    assert (await node.error("get_job", job_id="nope"))["code"] == "NOT_FOUND"
+    assert (await node.error("get_job_logs", job_id="nope"))["code"] == "NOT_FOUND"
+    assert (await node.error("get_job"))["code"] == "INVALID_ARGS"
+
+
+async def test_cancel_a_running_workflow(node):
+    """cancel_request stops a run: answered CANCELLED and the job says cancelled."""
+    updates: list[dict] = []
+    started = asyncio.Event()
+
+    def seen(frame: dict) -> None:
+        updates.append(frame)
+        if frame.get("update_type") == "node_update":
+            started.set()
+
+    rid = await node.op.request({"type": "command_request", "command": "run_workflow",
+                                 "args": {"workflow_id": "slow", "params": {"n": 100000}}},
+                                on_update=seen)
+    await asyncio.wait_for(started.wait(), 10 * TIME)
+    await node.op.cancel(rid)
+    answer = await node.op.result(rid, timeout=10 * TIME)
+    assert answer["status"] == "error" and answer["code"] == "CANCELLED"
+    job_id = next(u["job_id"] for u in updates if u.get("job_id"))
+    job = await node.ok("get_job", job_id=job_id)
+    assert job["status"] == "cancelled"
+
+
+async def test_assets(node):
+    """list_assets and get_asset see files added to the store; small content comes inline."""
+    store = node.client._get_backend().assets
+    folder = store.add_folder("docs")
+    note = store.add(b"hello asset", name="note.txt", parent_id=folder["id"])
+    store.add(bytes(300 * 1024), name="big.bin")
+    top = await node.ok("list_assets")
+    assert {a["name"] for a in top["assets"]} == {"docs", "big.bin"} and top["total"] == 2
+    inside = await node.ok("list_assets", parent_id=folder["id"])
+    assert [a["name"] for a in inside["assets"]] == ["note.txt"]
+    assert (await node.ok("list_assets", query="note"))["total"] == 1
+    assert (await node.ok("list_assets", content_type="text/plain"))["assets"][0]["id"] == note["id"]
+    got = await node.ok("get_asset", asset_id=note["id"])
+    assert base64.b64decode(got["content"]) == b"hello asset" and got["size"] == 11
+    big = (await node.ok("list_assets", query="big"))["assets"][0]
+    assert "content" not in await node.ok("get_asset", asset_id=big["id"])
+    assert (await node.error("get_asset", asset_id="nope"))["code"] == "NOT_FOUND"
+
+
+async def test_node_types(node):
+    """list_nodes, search_nodes and get_node_info describe the registry."""
+    text_nodes = await node.ok("list_nodes", namespace="nodetool.text")
+    assert text_nodes and all(n["namespace"] == "nodetool.text" for n in text_nodes)
+    assert set(text_nodes[0]) == {"type", "title", "description", "namespace"}
+    assert len(await node.ok("list_nodes", limit=5)) == 5
+    found = await node.ok("search_nodes", query="format text")
+    assert found[0]["type"] == "nodetool.text.FormatText"
+    assert len(await node.ok("search_nodes", query=["list"], n_results=3)) == 3
+    info = await node.ok("get_node_info", node_type="nodetool.boolean.Compare")
+    assert info["node_type"] == "nodetool.boolean.Compare"
+    props = {p["name"]: p for p in info["properties"]}
+    assert props["comparison"]["default"] == "==" and "a" in props
+    assert info["outputs"] == [{"name": "output", "type": "bool"}]
+    assert (await node.ok("get_node_info", node_type="nodetool.json.ParseList"))["node_type"] == "lib.json.ParseList"
+    assert (await node.error("get_node_info", node_type="x.Y"))["code"] == "NOT_FOUND"
+    assert (await node.error("search_nodes"))["code"] == "INVALID_ARGS"
+
+
+async def test_models(node):
+    """list_models reports the Hugging Face cache, Ollama and the config, with filters."""
+    models = await node.ok("list_models")
+    by_provider = {}
+    for m in models:
+        by_provider.setdefault(m["provider"], set()).add(m["id"])
+        assert set(m) >= {"id", "name", "repo_id", "type", "provider", "downloaded", "size_on_disk", "path"}
+    assert "acme/tiny-llama" in by_provider["huggingface"]
+    assert by_provider["ollama"] == {"llama3.2:latest", "all-minilm:latest"}
+    assert by_provider["local"] == {"mine"}
+    ollama_only = await node.ok("list_models", provider="ollama")
+    assert {m["provider"] for m in ollama_only} == {"ollama"}
+    assert len(await node.ok("list_models", limit=1)) == 1
+    assert (await node.error("list_models", limit="x"))["code"] == "INVALID_ARGS"
+
+
+async def test_collections(node):
+    """list_collections and get_collection read the ChromaDB store."""
+    result = await node.ok("list_collections")
+    assert result["count"] == 2
+    assert {c["name"]: c["count"] for c in result["collections"]} == {"docs": 3, "notes": 1}
+    docs = await node.ok("get_collection", name="docs")
+    assert docs == {"name": "docs", "metadata": {"topic": "manuals"}, "count": 3}
+    assert (await node.error("get_collection", name="nope"))["code"] == "NOT_FOUND"
+    assert (await node.error("get_collection"))["code"] == "INVALID_ARGS"
+
+
+async def test_workflow_folder_is_watched(node):
+    """A workflow file added to a watched folder is listed without a restart."""
+    backend = node.client._get_backend()
+    await asyncio.wait_for(backend.workflows.wait_watching(), 10 * TIME)
+    before = backend.workflows.changed
+    (node.root / "workflows" / "new.json").write_text(json.dumps(
+        {"id": "fresh", "name": "Fresh", "graph": {"nodes": [], "edges": []}}))
+    await backend.workflows.wait_changed(before, timeout=10 * TIME)
+    ids = {w["id"] for w in (await node.ok("list_workflows"))["workflows"]}
+    assert "fresh" in ids
+
+
+async def test_node_types_from_config_modules(monkeypatch):
+    """Node types from examples/my_nodes.py, named in nodes.modules, are listed and run."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "examples"))
+    cfg = node_config("ws://127.0.0.1:1", nodes={"modules": ["my_nodes"]})
+    async with serving(cfg) as (op, _client):
+        listed = (await op.call("list_nodes", {"namespace": "my_nodes"}))["result"]
+        assert {n["type"] for n in listed} == {"my_nodes.Shout", "my_nodes.Clamp"}
+        graph = {"nodes": [
+            {"id": "s", "type": "my_nodes.Shout", "data": {"text": "hi", "marks": 2}},
+            {"id": "c", "type": "my_nodes.Clamp", "data": {"value": 7, "high": 5}},
+            {"id": "o1", "type": "nodetool.output.Output", "data": {"name": "loud"}},
+            {"id": "o2", "type": "nodetool.output.Output", "data": {"name": "clamped"}}],
+            "edges": [
+                {"source": "s", "sourceHandle": "output", "target": "o1", "targetHandle": "value"},
+                {"source": "c", "sourceHandle": "output", "target": "o2", "targetHandle": "value"}]}
+        answer = await op.call("run_workflow", {"graph": graph})
+        assert answer["result"]["outputs"] == {"loud": "HI!!", "clamped": 5.0}
+        logs = (await op.call("get_job_logs", {"job_id": answer["result"]["job_id"]}))["result"]
+        assert any(line["content"] == "shouting 2 characters" and line["node_id"] == "s"
+                   for line in logs["logs"])
