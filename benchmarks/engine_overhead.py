@@ -45,7 +45,7 @@ class Add(BaseNode):
 class Collect(BaseNode):
     node_type = "bench.Collect"
     input_item: Any = None
-    outputs = {"output": list[Any]}
+    output_types = {"output": list[Any]}
 
     async def run(self, context: Any, inputs: Any, outputs: Any) -> None:
         await outputs.emit("output", [item async for item in inputs.stream("input_item")])
@@ -144,6 +144,8 @@ def best(repeat: int, make: Callable[[], Coroutine[Any, Any, Any]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--chain", type=int, default=10_000, help="nodes in the chain")
+    parser.add_argument("--fan", type=int, default=1_000, help="width of the fan-out")
     args = parser.parse_args()
     reg = registry()
 
@@ -157,8 +159,9 @@ def main() -> None:
             seen.append(event)
         return listen
 
-    shapes = [("chain of 10,000", 10_000 + 1, chain_graph(10_000), plain_chain, tasks_chain, 10_000),
-              ("fan-out of 1,000", 1_000 + 3, fan_graph(1_000), plain_fan, tasks_fan, 1_000)]
+    c, f = args.chain, args.fan
+    shapes = [(f"chain of {c:,}", c + 1, chain_graph(c), plain_chain, tasks_chain, c),
+              (f"fan-out of {f:,}", f + 3, fan_graph(f), plain_fan, tasks_fan, f)]
     print(f"{'shape':<18} {'listener':<9} {'engine µs/node':>15} {'overhead µs/node':>17} "
           f"{'plain µs/node':>14} {'x plain':>8} {'tasks µs/node':>14} {'x tasks':>8}")
     for name, n_nodes, graph, plain, tasks, size in shapes:
