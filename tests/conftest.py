@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
+
+_REQUEST_IDS = itertools.count(1)
 
 # Scale every timing in the tests (raise it on a slow machine).
 TIME = float(os.environ.get("NODETOOL_GATEWAY_TEST_TIME", "1"))
@@ -53,7 +56,7 @@ class PeerConnection:
 
     async def command(self, command: str, args: dict | None = None, request_id: str | None = None,
                       **extra: Any) -> str:
-        rid = request_id or f"req-{id(object())}-{command}"
+        rid = request_id or f"req-{next(_REQUEST_IDS)}-{command}"
         await self.send({"type": "command_request", "request_id": rid, "command": command,
                          "args": args or {}, **extra})
         return rid

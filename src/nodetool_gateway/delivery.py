@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
+from typing import Any
 
 __all__ = ["Outbox", "AnswerLog"]
 
@@ -39,25 +40,26 @@ class Outbox:
 
 
 class AnswerLog:
-    """The last N answers by request id, and whether each has gone out."""
+    """The last N answers by dedup key (request id or idempotency key), and whether each went out."""
 
     __slots__ = ("_answers", "max_entries")
 
     def __init__(self, max_entries: int):
-        self._answers: OrderedDict[str, list] = OrderedDict()
+        self._answers: OrderedDict[str, list[Any]] = OrderedDict()
         self.max_entries = max_entries
 
-    def record(self, request_id: str, frame: str, sent: bool) -> None:
+    def record(self, key: str, request: Any, answer: Any, frame: str | None) -> None:
         answers = self._answers
-        answers[request_id] = [frame, sent]
+        answers[key] = [request, answer, frame, False]
         if len(answers) > self.max_entries:
             answers.popitem(last=False)
 
-    def mark_sent(self, request_id: str) -> None:
-        entry = self._answers.get(request_id)
+    def mark_sent(self, key: str) -> None:
+        entry = self._answers.get(key)
         if entry is not None:
-            entry[1] = True
+            entry[3] = True
 
-    def get(self, request_id: str) -> tuple[str, bool] | None:
-        entry = self._answers.get(request_id)
-        return None if entry is None else (entry[0], entry[1])
+    def get(self, key: str) -> tuple[Any, Any, str | None, bool] | None:
+        """(first request, answer, frame, sent) for a key, or None."""
+        entry = self._answers.get(key)
+        return None if entry is None else (entry[0], entry[1], entry[2], entry[3])

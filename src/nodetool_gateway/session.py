@@ -14,8 +14,8 @@ import logging
 import os
 import socket
 import ssl
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -26,7 +26,8 @@ from .config import Config, Snapshot, default_config, snapshot_from_config
 from .delivery import AnswerLog, Outbox
 from .errors import AuthRefused, Code, FatalError, HandlerError
 from .handlers.context import HandlerContext
-from .protocols import Answer, Control, ProtocolError, Request, codec_for
+from .protocols import (Answer, Control, HandshakeRejected, Offer, Protocol, ProtocolError,
+                        Request, check_protocol, protocol_for)
 from .retry import Backoff
 from .router import Route, Router
 
@@ -35,7 +36,13 @@ if TYPE_CHECKING:
 
 __all__ = ["GatewayClient"]
 
-_UNSET: Any = object()
+@dataclass(slots=True, eq=False)
+class _Call:
+    """A request being run, and any repeats of it that wait for the same answer."""
+
+    request: Request
+    task: asyncio.Task | None = None
+    followers: list[Request] = field(default_factory=list)
 
 
 def _env_default(value: Any, name: str) -> Any:
@@ -79,11 +86,16 @@ class GatewayClient:
         self._router: Router | None = None
         self._router_handlers: dict[str, Callable] | None = None
         cfg = snapshot.config
-        self._codec = codec_for(cfg.gateway.protocol)
+        check_protocol(cfg.gateway.protocol)
+        # The protocol object of the current connection (a fresh one per connection).
+        self._proto: Protocol | None = None
+        self._identity: Any = None
         self._backoff = Backoff.from_config(cfg.retry)
         self._outbox = Outbox(cfg.limits.outbox_max_messages)
         self._answers = AnswerLog(cfg.limits.remember_answers)
-        self._running: dict[str, asyncio.Task] = {}
+        # Running calls by dedup key, and the same calls by request id (for cancel).
+        self._running: dict[str, _Call] = {}
+        self._by_request_id: dict[str, _Call] = {}
         self._anonymous: set[asyncio.Task] = set()
         self._route_limits: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._global_limit = asyncio.Semaphore(cfg.limits.max_concurrency)
@@ -144,7 +156,7 @@ class GatewayClient:
                     await connection
                 except (asyncio.CancelledError, Exception):
                     pass
-            for task in [*self._running.values(), *self._anonymous]:
+            for task in [*(c.task for c in self._running.values() if c.task), *self._anonymous]:
                 task.cancel()
 
     def stop(self) -> None:
@@ -169,7 +181,7 @@ class GatewayClient:
         old = self._snapshot
         old_offer = self._offer()
         # Everything that can fail comes before the swap, so a failure changes nothing.
-        codec = codec_for(snapshot.config.gateway.protocol)
+        check_protocol(snapshot.config.gateway.protocol)
         new_router = self._build_router(snapshot)
         self._snapshot = snapshot
         self._router = new_router
@@ -189,14 +201,21 @@ class GatewayClient:
         if _connection_settings(old.config) != _connection_settings(cfg):
             self.log.info("gateway connection settings changed: reconnecting to %s",
                           _public_url(cfg))
-            self._codec = codec
             await self._request_reconnect()
-        elif self._offer() != old_offer or _identity(old.config) != _identity(cfg):
-            if self._ready:
+        elif self._offer() != old_offer:
+            offer = self._offer()
+            proto = self._proto
+            frame = proto.reregistration(offer) if proto is not None else None
+            if proto is not None and frame is None:
+                # The protocol fixes the command list at connect time.
+                self.log.info("the node now offers %d commands: reconnecting so the gateway "
+                              "sees them (it may ask for approval again)", len(offer.commands))
+                await self._request_reconnect()
+            elif frame is not None and self._ready:
                 try:
-                    await self._send_registration()
+                    await self.websocket.send(frame)
                     self.log.info("re-registered: the node now offers %d commands, %d message types",
-                                  *map(len, self._offer()[:2]))
+                                  len(offer.commands), len(offer.message_types))
                 except ConnectionClosed:
                     pass  # the next connection registers with the new offer
 
@@ -204,17 +223,10 @@ class GatewayClient:
 
     async def _send_registration(self) -> None:
         """Send ``node_registration`` with every routed command and message type."""
-        commands, message_types, workflow_execution = self._offer()
-        cfg = self._snapshot.config
-        metadata = {
-            "user_id": cfg.node.user_id,
-            "version": __version__,
-            "hostname": socket.gethostname(),
-            **cfg.node.metadata,
-        }
-        frame = self._codec.registration(cfg.node.id, commands, message_types, metadata,
-                                         workflow_execution)
-        await self.websocket.send(frame)
+        proto = self._proto or self._new_protocol()
+        frame = proto.reregistration(self._offer())
+        if frame is not None:
+            await self.websocket.send(frame)
 
     # Connection
 
@@ -230,8 +242,15 @@ class GatewayClient:
             cfg = self._snapshot.config
             self._reconnect = False
             self._served = False
+            retry_after: float | None = None
             try:
                 await self._connect_once(cfg)
+            except HandshakeRejected as exc:
+                if exc.fatal:
+                    raise AuthRefused(f"the gateway at {_public_url(cfg)} refused the node: "
+                                      f"{exc.message}") from None
+                self.log.warning("gateway %s: %s", _public_url(cfg), exc.message)
+                retry_after = exc.retry_after
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in (401, 403):
@@ -250,6 +269,8 @@ class GatewayClient:
             if self._reconnect:
                 continue
             delay = self._backoff.next_delay()
+            if delay is not None and retry_after is not None:
+                delay = retry_after  # the gateway said when to come back
             if delay is None:
                 raise FatalError(
                     f"gave up on gateway {_public_url(cfg)} after {self._backoff.attempts} "
@@ -261,16 +282,23 @@ class GatewayClient:
             except TimeoutError:
                 pass
 
+    def _new_protocol(self) -> Protocol:
+        cfg = self._snapshot.config
+        if cfg.gateway.protocol == "openclaw" and self._identity is None:
+            from .identity import DeviceIdentity
+
+            self._identity = DeviceIdentity.load_or_create(_identity_path(cfg))
+        return protocol_for(cfg, identity=self._identity, version=__version__)
+
     async def _connect_once(self, cfg: Config) -> None:
         gw = cfg.gateway
-        token = gw.token()
-        headers = {"Authorization": f"Bearer {token}"} if token else None
+        proto = self._new_protocol()
         half = cfg.heartbeat.timeout / 2
         # websockets' own max_size is a hard ceiling; frames between the configured
         # limit and it are answered TOO_LARGE and the session goes on.
         async with connect(
-            _connect_url(cfg, token),
-            additional_headers=headers,
+            proto.connect_url(gw.url),
+            additional_headers=proto.connect_headers(),
             ssl=_ssl_context(cfg),
             open_timeout=gw.open_timeout,
             ping_interval=half,
@@ -281,26 +309,42 @@ class GatewayClient:
             user_agent_header=f"nodetool-gateway/{__version__}",
             compression=None,
         ) as ws:
-            await self._serve(ws)
+            await self._serve(ws, proto)
 
-    async def _serve(self, ws: ClientConnection) -> None:
+    async def _handshake(self, ws: ClientConnection, proto: Protocol) -> None:
+        for frame in proto.begin(self._offer()):
+            await ws.send(frame)
+        timeout = self._snapshot.config.gateway.open_timeout
+        while not proto.ready:
+            raw = await asyncio.wait_for(ws.recv(), timeout)
+            for frame in proto.on_handshake(raw):
+                await ws.send(frame)
+
+    async def _serve(self, ws: ClientConnection, proto: Protocol) -> None:
         assert self._registered_event is not None
         self.websocket = ws
         self.connected = True
-        self._served = True
+        self._proto = proto
         heartbeat: asyncio.Task | None = None
         try:
-            await self._send_registration()
+            await self._handshake(ws, proto)
+            self._served = True
             self.registrations += 1
             self._backoff.reset()
-            commands, types, _ = self._offer()
+            offer = self._offer()
             self.log.info("registered with %s as %s (%d commands, %d message types)",
-                          _public_url(self._snapshot.config), self.node_id, len(commands), len(types))
+                          _public_url(self._snapshot.config), self.node_id, len(offer.commands),
+                          len(offer.message_types))
             await self._flush_outbox(ws)
             self._registered_event.set()
-            heartbeat = asyncio.create_task(self._heartbeat_loop(ws), name="gateway-heartbeat")
-            async for frame in ws:
-                await self._on_frame(frame)
+            if proto.heartbeat_interval is not None:
+                heartbeat = asyncio.create_task(self._heartbeat_loop(ws), name="gateway-heartbeat")
+            watchdog = proto.watchdog_timeout
+            if watchdog is None:
+                async for frame in ws:
+                    await self._on_frame(frame)
+            else:
+                await self._receive_with_watchdog(ws, proto)
             who = "node" if self._draining or self._reconnect else "gateway"
             self.log.info("%s closed the connection (code %s%s)", who, ws.close_code,
                           f", {ws.close_reason}" if ws.close_reason else "")
@@ -308,6 +352,7 @@ class GatewayClient:
             self._ready = False
             self.connected = False
             self.websocket = None
+            self._proto = None
             self._registered_event.clear()
             if heartbeat is not None:
                 heartbeat.cancel()
@@ -315,6 +360,22 @@ class GatewayClient:
                     await heartbeat
                 except (asyncio.CancelledError, ConnectionClosed):
                     pass
+
+    async def _receive_with_watchdog(self, ws: ClientConnection, proto: Protocol) -> None:
+        """Read frames; silence longer than the protocol's watchdog means a dead connection."""
+        while True:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), proto.watchdog_timeout)
+            except TimeoutError:
+                self.log.warning("no word from gateway %s for %.1fs: closing a dead connection",
+                                 _public_url(self._snapshot.config), proto.watchdog_timeout)
+                await ws.close(4000, "tick timeout")
+                raise ConnectionClosed(None, None) from None
+            except ConnectionClosed:
+                if ws.close_code in (1000, 1001) or self._draining or self._reconnect:
+                    return
+                raise
+            await self._on_frame(frame)
 
     async def _request_reconnect(self) -> None:
         self._reconnect = True
@@ -334,13 +395,18 @@ class GatewayClient:
             await self._send_heartbeat(ws)
 
     async def _send_heartbeat(self, ws: ClientConnection) -> None:
+        proto = self._proto
+        if proto is None:
+            return
         if self._draining:
             status = "draining"
         elif self._in_flight >= self._snapshot.config.limits.max_concurrency:
             status = "busy"
         else:
             status = "active"
-        await ws.send(self._codec.heartbeat(self.node_id, status, self._in_flight))
+        frame = proto.heartbeat(self.node_id, status, self._in_flight)
+        if frame is not None:
+            await ws.send(frame)
 
     # Sending
 
@@ -348,56 +414,67 @@ class GatewayClient:
         outbox = self._outbox
         flushed = len(outbox)
         while outbox:
-            request_id, frame = outbox.peek()
+            key, frame = outbox.peek()
             await ws.send(frame)
             outbox.pop()
-            if request_id is not None:
-                self._answers.mark_sent(request_id)
+            if key is not None:
+                self._answers.mark_sent(key)
         self._ready = True
         if flushed:
             self.log.info("delivered %d answer(s) kept while disconnected", flushed)
 
-    async def _send_answer(self, request_id: str | None, frame: str) -> None:
+    async def _send_answer(self, key: str | None, frame: str | None) -> None:
         """Send a final answer now, or keep it for the next registration."""
+        if frame is None:
+            return
         ws = self.websocket
         if self._ready and ws is not None:
             try:
                 await ws.send(frame)
-                if request_id is not None:
-                    self._answers.mark_sent(request_id)
+                if key is not None:
+                    self._answers.mark_sent(key)
                 return
             except ConnectionClosed:
                 pass
-        self._outbox.append(request_id, frame)
+        self._outbox.append(key, frame)
 
-    async def _send_live(self, frame: str) -> None:
+    async def _send_live(self, frame: str | None) -> None:
         """Send a frame that is only worth anything now (acks, updates)."""
         ws = self.websocket
-        if self._ready and ws is not None:
+        if frame is not None and self._ready and ws is not None:
             try:
                 await ws.send(frame)
             except ConnectionClosed:
                 pass
+
+    async def _send_error(self, code: Code | str, message: str, request_id: str | None) -> None:
+        proto = self._proto
+        frame = proto.error_frame(code, message, request_id) if proto is not None else None
+        if frame is None:
+            self.log.warning("%s: %s", code, message)
+        else:
+            await self._send_answer(None, frame)
 
     # Receiving
 
     async def _on_frame(self, frame: str | bytes) -> None:
+        proto = self._proto
+        assert proto is not None
         limit = self._snapshot.config.gateway.max_message_size
         size = len(frame)
         if size > limit or (size * 4 > limit and isinstance(frame, str)
                             and len(frame.encode()) > limit):
-            rid = self._codec.sniff_request_id(frame)
+            rid = proto.sniff_request_id(frame)
             self.log.warning("frame of %d bytes is over gateway.max_message_size (%d)", size, limit)
-            await self._send_answer(rid, self._codec.error_frame(
+            await self._send_error(
                 Code.TOO_LARGE, f"frame of {size} bytes is over the node's limit of {limit} bytes",
-                rid))
+                rid)
             return
         try:
-            msg = self._codec.decode(frame)
+            msg = proto.decode(frame)
         except ProtocolError as exc:
             self.log.warning("bad frame from gateway: %s", exc.message)
-            await self._send_answer(exc.request_id, self._codec.error_frame(
-                exc.code, exc.message, exc.request_id))
+            await self._send_error(exc.code, exc.message, exc.request_id)
             return
         if isinstance(msg, Control):
             await self._on_control(msg)
@@ -406,30 +483,42 @@ class GatewayClient:
 
     async def _on_control(self, msg: Control) -> None:
         if msg.kind == "cancel":
-            task = self._running.get(msg.request_id) if msg.request_id else None
-            if task is not None:
-                self.log.debug("cancel_request for %s", msg.request_id)
-                task.cancel()
+            call = self._by_request_id.get(msg.request_id) if msg.request_id else None
+            if call is not None and call.task is not None:
+                self.log.debug("cancel for %s", msg.request_id)
+                call.task.cancel()
         elif msg.kind == "error":
-            self.log.warning("gateway reported an error: %s", msg.raw.get("error"))
+            self.log.warning("gateway reported an error: %s", msg.note or msg.raw.get("error"))
+        elif msg.kind == "warning":
+            self.log.warning("%s", msg.note)
+        elif msg.kind == "info":
+            self.log.info("%s", msg.note)
         else:
             self.log.debug("%s from gateway", msg.kind)
 
     async def _on_request(self, request: Request) -> None:
-        rid = request.request_id
-        acked = request.frame_type in ("command_request", "workflow_request")
-        if rid is not None:
-            if rid in self._running:
-                if acked:
-                    await self._send_live(self._codec.ack(rid, "already running"))
+        proto = self._proto
+        assert proto is not None
+        key = request.dedup_key
+        if key is not None:
+            call = self._running.get(key)
+            if call is not None:
+                if request.request_id == call.request.request_id:
+                    await self._send_live(proto.ack(request, "already running"))
+                else:  # the same work under another id: it gets the same answer
+                    call.followers.append(request)
+                    if request.request_id is not None:
+                        self._by_request_id[request.request_id] = call
                 return
-            previous = self._answers.get(rid)
+            previous = self._answers.get(key)
             if previous is not None:
-                frame, sent = previous
-                if sent:
-                    await self._send_answer(rid, frame)
-                elif acked:
-                    await self._send_live(self._codec.ack(rid, "already answered"))
+                first, answer, frame, sent = previous
+                if request.request_id != first.request_id:
+                    await self._deliver(request, answer)
+                elif sent:
+                    await self._send_answer(key, frame)
+                else:
+                    await self._send_live(proto.ack(request, "already answered"))
                 return
         if self._draining:
             await self._finish(request, Answer.failure(
@@ -440,7 +529,7 @@ class GatewayClient:
         if not isinstance(route, Route):
             code, message = route
             if code == Code.UNKNOWN_TYPE:
-                await self._send_answer(rid, self._codec.error_frame(code, message, rid))
+                await self._send_error(code, message, request.request_id)
             else:
                 await self._finish(request, Answer.failure(code, message))
             return
@@ -449,24 +538,31 @@ class GatewayClient:
                 Code.BUSY, f"the node has {len(self._running)} requests pending "
                            "(limits.max_pending); try again later"))
             return
-        if acked:
-            await self._send_live(self._codec.ack(rid, "accepted"))
+        await self._send_live(proto.ack(request, "accepted"))
         task = asyncio.create_task(self._execute(request, route))
-        if rid is not None:
-            self._running[rid] = task
+        if key is not None:
+            call = _Call(request, task)
+            self._running[key] = call
+            if request.request_id is not None:
+                self._by_request_id[request.request_id] = call
         else:
             self._anonymous.add(task)
             task.add_done_callback(self._anonymous.discard)
 
     async def _execute(self, request: Request, route: Route) -> None:
         cfg = self._snapshot.config
+
+        async def send_update(kind: str, data: Any) -> None:
+            proto = self._proto
+            if proto is not None and self._ready:
+                for frame in proto.updates(request, ctx.job_id, kind, data):
+                    await self._send_live(frame)
+
         ctx = HandlerContext(
             request_id=request.request_id, name=request.name, kind=request.kind,
             node_id=cfg.node.id, user_id=cfg.node.user_id, config=cfg,
             log=logging.getLogger(f"nodetool.gateway.handler.{request.name}"),
-            send_update=lambda kind, data: self._send_live(
-                self._codec.update(request, ctx.job_id, kind, data)),
-            backend=self._get_backend,
+            send_update=send_update, backend=self._get_backend,
         )
         answer: Answer
         try:
@@ -483,9 +579,15 @@ class GatewayClient:
             answer = Answer.failure(Code.HANDLER_ERROR, f"{type(exc).__name__}: {exc}")
         if answer.job_id is None:
             answer.job_id = ctx.job_id
-        if request.request_id is not None:
-            self._running.pop(request.request_id, None)
+        call = self._running.pop(request.dedup_key, None) if request.dedup_key else None
+        followers = call.followers if call is not None else ()
+        if call is not None:
+            for r in (call.request, *followers):
+                if r.request_id is not None:
+                    self._by_request_id.pop(r.request_id, None)
         await self._finish(request, answer)
+        for follower in followers:
+            await self._deliver(follower, answer)
 
     async def _call(self, request: Request, route: Route, kwargs: dict[str, Any],
                     ctx: HandlerContext) -> Answer:
@@ -517,26 +619,39 @@ class GatewayClient:
                 sem.release()
         return Answer(ok=True, result=result)
 
+    def _encode(self, request: Request, answer: Answer) -> str | None:
+        """The answer's frame, within the size the gateway accepts."""
+        proto = self._proto or self._new_protocol()
+        try:
+            frame = proto.answer(request, answer)
+        except (TypeError, ValueError) as exc:
+            frame = proto.answer(request, Answer.failure(
+                Code.HANDLER_ERROR, f"result is not JSON: {exc}"))
+        limit = self._snapshot.config.gateway.max_message_size
+        if proto.max_outgoing is not None:
+            limit = min(limit, proto.max_outgoing)
+        if len(frame) > limit:
+            frame = proto.answer(request, Answer.failure(
+                Code.TOO_LARGE, f"the answer of {len(frame)} bytes is over the "
+                                f"{limit} bytes the gateway accepts"))
+        return frame
+
+    async def _deliver(self, request: Request, answer: Answer) -> None:
+        """Answer a repeat of a request (another id, same work) without recording it."""
+        await self._send_answer(None, self._encode(request, answer))
+
     async def _finish(self, request: Request, answer: Answer) -> None:
-        rid = request.request_id
-        if rid is None:
+        key = request.dedup_key
+        if request.request_id is None:
             if request.kind == "message" and not answer.ok:
                 self.log.warning("%s (%s): %s", request.name, answer.code, answer.error)
             elif not answer.ok:
-                await self._send_answer(None, self._codec.error_frame(answer.code, answer.error))
+                await self._send_error(answer.code, answer.error, None)
             return
-        try:
-            frame = self._codec.answer(request, answer)
-        except (TypeError, ValueError) as exc:
-            frame = self._codec.answer(request, Answer.failure(
-                Code.HANDLER_ERROR, f"result is not JSON: {exc}"))
-        limit = self._snapshot.config.gateway.max_message_size
-        if len(frame) > limit:
-            frame = self._codec.answer(request, Answer.failure(
-                Code.TOO_LARGE, f"the answer of {len(frame)} bytes is over "
-                                f"gateway.max_message_size ({limit} bytes)"))
-        self._answers.record(rid, frame, sent=False)
-        await self._send_answer(rid, frame)
+        frame = self._encode(request, answer)
+        if key is not None:
+            self._answers.record(key, request, answer, frame)
+        await self._send_answer(key, frame)
 
     # Backend
 
@@ -560,11 +675,15 @@ class GatewayClient:
         self._router_handlers = dict(self._handlers)
         return Router.from_table(snapshot.routes, self._handlers)
 
-    def _offer(self) -> tuple[list[str], list[str], bool]:
+    def _offer(self) -> Offer:
         if self._router is None or self._router_handlers != self._handlers:
             self._router = self._build_router(self._snapshot)
         commands, types = self._router.offer()
-        return commands, types, "workflow_request" in self._router.messages
+        cfg = self._snapshot.config
+        metadata = {"user_id": cfg.node.user_id, "version": __version__,
+                    "hostname": socket.gethostname(), **cfg.node.metadata}
+        return Offer(cfg.node.id, tuple(commands), tuple(types), metadata,
+                     "workflow_request" in self._router.messages)
 
     # Shutdown
 
@@ -582,7 +701,7 @@ class GatewayClient:
                 pass
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        running = list(self._running.values()) + list(self._anonymous)
+        running = [c.task for c in self._running.values() if c.task] + list(self._anonymous)
         if running:
             _, pending = await asyncio.wait(running, timeout=grace)
             for task in pending:
@@ -633,25 +752,19 @@ def _connection_settings(cfg: Config) -> tuple:
     gw = cfg.gateway
     return (gw.url, gw.protocol, gw.token(), gw.auth.query_param, gw.tls.ca_file,
             gw.tls.cert_file, gw.tls.key_file, gw.allow_insecure, gw.max_message_size,
-            cfg.heartbeat.timeout, cfg.node.id)
+            gw.openclaw, cfg.heartbeat.timeout, cfg.node.id)
 
 
-def _identity(cfg: Config) -> tuple:
-    return (cfg.node.user_id, cfg.node.metadata)
+def _identity_path(cfg: Config):
+    from pathlib import Path
+
+    path = cfg.gateway.openclaw.identity_path
+    return Path(path) if path else Path(cfg.storage.path).expanduser() / "openclaw" / "device.json"
 
 
 def _public_url(cfg: Config) -> str:
     """The gateway URL as configured: safe to log (the token never goes in it)."""
     return cfg.gateway.url
-
-
-def _connect_url(cfg: Config, token: str | None) -> str:
-    param = cfg.gateway.auth.query_param
-    if not (param and token):
-        return cfg.gateway.url
-    parts = urlsplit(cfg.gateway.url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + [(param, token)]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _ssl_context(cfg: Config) -> ssl.SSLContext | None:

@@ -49,6 +49,7 @@ __all__ = [
     "Route",
     "StorageConfig",
     "WorkflowsConfig",
+    "OpenClawConfig",
     "EngineConfig",
     "NodesConfig",
     "ModelEntry",
@@ -169,6 +170,17 @@ class TLSConfig(_Model):
         return any(p is not None for p in (self.ca_file, self.cert_file, self.key_file))
 
 
+class OpenClawConfig(_Model):
+    """How the node presents itself to an OpenClaw gateway (protocol: openclaw)."""
+
+    command_prefix: str = Field(default="nodetool.", description="Prefix of every offered command.")
+    display_name: str | None = Field(default=None, description="Shown to operators; null: the node id.")
+    caps: list[str] = Field(default=["nodetool"], description="Capability categories offered.")
+    identity_path: ConfigPath | None = Field(
+        default=None,
+        description="The device key (Ed25519, mode 0600); null: <storage.path>/openclaw/device.json.")
+
+
 class GatewayConfig(_Model):
     """Which gateway to join and how."""
 
@@ -176,6 +188,7 @@ class GatewayConfig(_Model):
     protocol: Literal["nodetool", "openclaw"] = "nodetool"
     auth: AuthConfig = Field(default={}, validate_default=True)
     tls: TLSConfig = Field(default={}, validate_default=True)
+    openclaw: OpenClawConfig = Field(default={}, validate_default=True)
     # Plain ws:// leaves the machine unencrypted, token included.
     allow_insecure: bool = False
 

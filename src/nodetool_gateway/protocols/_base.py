@@ -8,7 +8,8 @@ from typing import Any
 
 from ..errors import Code
 
-__all__ = ["Answer", "Control", "ProtocolError", "Request", "utc_now"]
+__all__ = ["Answer", "Control", "HandshakeRejected", "Offer", "Protocol", "ProtocolError",
+           "Request", "utc_now"]
 
 
 def utc_now() -> str:
@@ -27,15 +28,27 @@ class Request:
     # The frame type that carried it, so the answer goes back in the same shape.
     frame_type: str
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    # What makes two requests "the same" (request_id, or an idempotency key).
+    dedup_key: str | None = None
+    # Whether the protocol acknowledges this request before answering it.
+    acked: bool = False
+    # Sequence number of the next streamed update (protocols that number them).
+    seq: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dedup_key is None:
+            self.dedup_key = self.request_id
 
 
 @dataclass(slots=True)
 class Control:
     """A frame for the session itself, not for a handler (cancel, ack, error)."""
 
-    kind: str  # "cancel", "ack", "error", "heartbeat"
+    kind: str  # "cancel", "ack", "error", "heartbeat", "warning", "info", "event"
     request_id: str | None
     raw: dict[str, Any]
+    # A line for the log ("warning" and "info" are logged as they say).
+    note: str | None = None
 
 
 @dataclass(slots=True)
@@ -64,3 +77,89 @@ class ProtocolError(Exception):
         self.code = code
         self.message = message
         self.request_id = request_id
+
+
+@dataclass(slots=True, frozen=True)
+class Offer:
+    """What a node offers a gateway: sent at registration (or connect)."""
+
+    node_id: str
+    commands: tuple[str, ...]
+    message_types: tuple[str, ...]
+    metadata: dict[str, Any]
+    workflow_execution: bool
+
+
+class HandshakeRejected(Exception):
+    """The gateway refused the connection's handshake.
+
+    ``fatal`` means retrying cannot help (bad credentials); ``retry_after`` is
+    the delay the gateway asked for, in seconds, if it gave one.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, fatal: bool = False,
+                 retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.fatal = fatal
+        self.retry_after = retry_after
+
+
+class Protocol:
+    """One connection's worth of a wire protocol, with no socket inside.
+
+    The session owns the socket: it sends what ``begin`` returns, feeds frames
+    to ``on_handshake`` until ``ready``, then feeds every frame to ``decode``
+    and sends what the encoders return. Subclasses implement one protocol.
+    """
+
+    name = "?"
+    # Seconds between the node's own heartbeat frames (None: the protocol has none).
+    heartbeat_interval: float | None = None
+    # Silence after which the connection counts as dead (None: websockets' pings decide).
+    watchdog_timeout: float | None = None
+    # Largest frame the gateway accepts from the node (None: the config's limit).
+    max_outgoing: int | None = None
+    ready = False
+
+    def connect_url(self, url: str) -> str:
+        return url
+
+    def connect_headers(self) -> dict[str, str] | None:
+        return None
+
+    def begin(self, offer: Offer) -> list[str]:
+        """Frames to send as soon as the socket is open."""
+        raise NotImplementedError
+
+    def on_handshake(self, text: str | bytes) -> list[str]:
+        """Take one frame of the handshake; return frames to send. May raise HandshakeRejected."""
+        raise NotImplementedError
+
+    def reregistration(self, offer: Offer) -> str | None:
+        """A frame telling the gateway of a new offer, or None if that needs a reconnect."""
+        return None
+
+    def decode(self, text: str | bytes) -> "Request | Control":
+        raise NotImplementedError
+
+    def heartbeat(self, node_id: str, status: str, in_flight: int) -> str | None:
+        return None
+
+    def ack(self, request: Request, message: str) -> str | None:
+        return None
+
+    def answer(self, request: Request, ans: Answer) -> str:
+        raise NotImplementedError
+
+    def updates(self, request: Request, job_id: str | None, update_type: str,
+                data: Any) -> list[str]:
+        raise NotImplementedError
+
+    def error_frame(self, code: Code | str, message: str, request_id: str | None = None,
+                    details: Any = None) -> str | None:
+        return None
+
+    def sniff_request_id(self, text: str | bytes) -> str | None:
+        return None

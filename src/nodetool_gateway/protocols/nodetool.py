@@ -10,11 +10,12 @@ import re
 from typing import Any
 
 from ..errors import Code
-from ._base import Answer, Control, ProtocolError, Request, utc_now
+from ._base import Answer, Control, Offer, Protocol, ProtocolError, Request, utc_now
 from ._json import dumps, loads
 
 __all__ = [
     "NAME",
+    "NodeToolProtocol",
     "decode",
     "registration",
     "heartbeat",
@@ -74,7 +75,7 @@ def decode(text: str | bytes) -> Request | Control:
             args = {}
         elif not isinstance(args, dict):
             raise ProtocolError(Code.INVALID_ARGS, "'args' must be a JSON object", request_id)
-        return Request("command", command, request_id, args, mtype, msg)
+        return Request("command", command, request_id, args, mtype, msg, acked=True)
 
     control = _CONTROL.get(mtype)
     if control is not None:
@@ -84,7 +85,7 @@ def decode(text: str | bytes) -> Request | Control:
         if request_id is None:
             raise ProtocolError(Code.INVALID_MESSAGE, "workflow_request has no 'request_id'")
         args = {k: v for k, v in msg.items() if k not in _WORKFLOW_IGNORED}
-        return Request("message", mtype, request_id, args, mtype, msg)
+        return Request("message", mtype, request_id, args, mtype, msg, acked=True)
 
     args = {k: v for k, v in msg.items() if k not in _ENVELOPE}
     return Request("message", mtype, request_id, args, mtype, msg)
@@ -163,3 +164,56 @@ def error_frame(code: Code | str, message: str, request_id: str | None = None,
         frame["request_id"] = request_id
     frame["timestamp"] = utc_now()
     return dumps(frame)
+
+
+class NodeToolProtocol(Protocol):
+    """NodeTool's gateway protocol: register on connect, heartbeat, ack then answer."""
+
+    name = NAME
+
+    def __init__(self, *, token: str | None, heartbeat_interval: float,
+                 query_param: str | None = None):
+        self._token = token
+        self._query_param = query_param
+        self.heartbeat_interval = heartbeat_interval
+
+    def connect_url(self, url: str) -> str:
+        if not (self._query_param and self._token):
+            return url
+        # Opt-in only, for gateways that read the token from the URL; encoded properly.
+        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True) + [(self._query_param, self._token)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    def connect_headers(self) -> dict[str, str] | None:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else None
+
+    def begin(self, offer: Offer) -> list[str]:
+        self.ready = True
+        return [self.reregistration(offer)]
+
+    def reregistration(self, offer: Offer) -> str:
+        return registration(offer.node_id, list(offer.commands), list(offer.message_types),
+                            offer.metadata, offer.workflow_execution)
+
+    decode = staticmethod(decode)
+    sniff_request_id = staticmethod(sniff_request_id)
+
+    def heartbeat(self, node_id: str, status: str, in_flight: int) -> str:
+        return heartbeat(node_id, status, in_flight)
+
+    def ack(self, request: Request, message: str) -> str | None:
+        return ack(request.request_id, message) if request.acked else None
+
+    def answer(self, request: Request, ans: Answer) -> str:
+        return answer(request, ans)
+
+    def updates(self, request: Request, job_id: str | None, update_type: str,
+                data: Any) -> list[str]:
+        return [update(request, job_id, update_type, data)]
+
+    def error_frame(self, code: Code | str, message: str, request_id: str | None = None,
+                    details: Any = None) -> str:
+        return error_frame(code, message, request_id, details)
