@@ -90,18 +90,35 @@ class DeviceIdentity:
         entry = data.get("tokens", {}).get(gateway)
         return entry.get("token") if isinstance(entry, dict) else None
 
-    def store_device_token(self, gateway: str, token: str | None, **extra) -> None:
-        """Keep (or, with None, forget) the token a gateway issued."""
+    def _read_tokens(self) -> dict:
         try:
             data = json.loads(self.token_path.read_text())
         except (OSError, ValueError):
-            data = {"version": 1, "tokens": {}}
-        tokens = data.setdefault("tokens", {})
+            data = {}
+        data.setdefault("version", 1)
+        data.setdefault("tokens", {})
+        return data
+
+    def store_device_token(self, gateway: str, token: str | None, **extra) -> None:
+        """Keep (or, with None, forget) the token a gateway issued."""
+        data = self._read_tokens()
+        tokens = data["tokens"]
         if token is None:
             if tokens.pop(gateway, None) is None:
                 return
         else:
             if tokens.get(gateway, {}).get("token") == token:
                 return
-            tokens[gateway] = {"token": token, **extra}
+            tokens[gateway] = {**tokens.get(gateway, {}), "token": token, **extra}
         _write_private(self.token_path, json.dumps(data, indent=2))
+
+    def approved_commands(self, gateway: str) -> str | None:
+        """Digest of the command set this gateway's operator last approved, if seen."""
+        return self._read_tokens()["tokens"].get(gateway, {}).get("approvedCommands")
+
+    def store_approved_commands(self, gateway: str, digest: str) -> None:
+        data = self._read_tokens()
+        entry = data["tokens"].setdefault(gateway, {})
+        if entry.get("approvedCommands") != digest:
+            entry["approvedCommands"] = digest
+            _write_private(self.token_path, json.dumps(data, indent=2))

@@ -111,6 +111,7 @@ class GatewayClient:
         self._heartbeat_wakeup: asyncio.Event | None = None
         self.registrations = 0
         self._backend: Backend | None = None
+        self._told: set[str] = set()  # notes from the protocol, each logged once
 
     # Public API
 
@@ -335,6 +336,10 @@ class GatewayClient:
             self.log.info("registered with %s as %s (%d commands, %d message types)",
                           _public_url(self._snapshot.config), self.node_id, len(offer.commands),
                           len(offer.message_types))
+            for note in proto.take_notes():
+                if note not in self._told:
+                    self._told.add(note)
+                    self.log.info("%s", note)
             await self._flush_outbox(ws)
             self._registered_event.set()
             if proto.heartbeat_interval is not None:
@@ -493,8 +498,8 @@ class GatewayClient:
             self.log.warning("%s", msg.note)
         elif msg.kind == "info":
             self.log.info("%s", msg.note)
-        else:
-            self.log.debug("%s from gateway", msg.kind)
+        elif self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug("%s from gateway: %s", msg.kind, msg.raw.get("event") or msg.raw.get("type"))
 
     async def _on_request(self, request: Request) -> None:
         proto = self._proto

@@ -163,3 +163,7 @@ class Protocol:
 
     def sniff_request_id(self, text: str | bytes) -> str | None:
         return None
+
+    def take_notes(self) -> list[str]:
+        """Things worth telling the user once the handshake is done (logged at INFO)."""
+        return []
