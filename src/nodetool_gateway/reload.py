@@ -13,8 +13,6 @@ import logging
 from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
-from watchfiles import awatch
-
 from .config import ConfigError, Snapshot, load
 
 __all__ = ["ConfigWatcher"]
@@ -53,6 +51,8 @@ class ConfigWatcher:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Watch until ``stop`` is set (or the task is cancelled)."""
+        from watchfiles import awatch
+
         files = self._watched_files()
         watcher = awatch(*self._watched_dirs(), stop_event=stop, recursive=False,
                          step=self._step_ms, debounce=self._debounce_ms,

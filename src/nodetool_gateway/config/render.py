@@ -13,14 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import (
-    FunctionLoader,
-    StrictUndefined,
-    TemplateError,
-    TemplateSyntaxError,
-    UndefinedError,
-)
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from . import _yaml
 from .errors import ConfigError, Problem
@@ -28,6 +20,8 @@ from .errors import ConfigError, Problem
 __all__ = ["Rendered", "render", "redact", "REDACTED"]
 
 REDACTED = "**********"
+# Jinja's delimiters: a file without any is plain YAML.
+_TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
 
 _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _UNSET: Any = object()
@@ -168,6 +162,8 @@ def _template_line(err: BaseException, filename: str) -> int:
 
 
 def _message(err: Exception) -> str:
+    from jinja2 import TemplateError, UndefinedError
+
     if isinstance(err, _TemplateProblem):
         return str(err)
     if isinstance(err, UndefinedError):
@@ -215,6 +211,13 @@ def render(
     values = _apply_sets(copy.deepcopy(values), sets)
 
     secret = _Secrets(environ)
+    if not _TEMPLATE_SYNTAX.search(source):
+        # Plain YAML renders to itself: no need to load the template engine.
+        return Rendered(file=file, text=source.replace("\r\n", "\n"), secrets={},
+                        values=values, files=tuple(files))
+    from jinja2 import FunctionLoader, StrictUndefined, TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     jinja = ImmutableSandboxedEnvironment(
         loader=FunctionLoader(lambda n: (source, name, lambda: True) if n == name else None),
         undefined=StrictUndefined,
