@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NotRequired, Required
 
@@ -109,9 +110,14 @@ class Route:
     _context: str | None = None
     _adapter: TypeAdapter | None = None
     _mode: str = "sync"  # "sync", "async", "agen"
+    # Whether calling with no arguments needs no check (no required parameters).
+    _empty_ok: bool = False
+    wants_context: bool = False
+    log: logging.Logger | None = None
 
     def __post_init__(self) -> None:
         func = self.func
+        self.log = logging.getLogger(f"nodetool.gateway.handler.{self.name}")
         if self.raw:
             self._context = None
         else:
@@ -126,12 +132,21 @@ class Route:
         elif inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
                 getattr(func, "__call__", None)):
             self._mode = "async"
+        self.wants_context = self._context is not None or self._mode == "agen"
+        if self._adapter is not None and not self.raw:
+            try:
+                self._adapter.validate_python({})
+                self._empty_ok = True
+            except ValidationError:
+                self._empty_ok = False
 
     def bind(self, request: Request) -> dict[str, Any]:
         """Check the request's arguments against the handler's signature."""
         if self.raw:
             return {}
         args = request.args
+        if not args and self._empty_ok:
+            return args
         if self._context is not None and self._context in args:
             raise InvalidArgs(f"{self._context}: reserved argument name")
         if self._adapter is None:
@@ -141,7 +156,8 @@ class Route:
         except ValidationError as exc:
             raise InvalidArgs(f"invalid arguments for {self.name}: {_describe(exc)}") from None
 
-    async def call(self, request: Request, kwargs: dict[str, Any], ctx: HandlerContext) -> Any:
+    async def call(self, request: Request, kwargs: dict[str, Any],
+                   ctx: HandlerContext | None) -> Any:
         """Run the handler; an async generator streams each item as an update."""
         func = self.func
         if self.raw:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -12,9 +13,18 @@ __all__ = ["Answer", "Control", "HandshakeRejected", "Offer", "Protocol", "Proto
            "Request", "utc_now"]
 
 
+_second = [-1, ""]
+
+
 def utc_now() -> str:
-    """ISO 8601 timestamp with an explicit UTC offset."""
-    return datetime.now(timezone.utc).isoformat()
+    """ISO 8601 timestamp with an explicit UTC offset (microseconds, like isoformat)."""
+    now = time.time()
+    sec = int(now)
+    # Every frame carries one: format the date and time once a second, not per frame.
+    if sec != _second[0]:
+        _second[0] = sec
+        _second[1] = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{int((now - sec) * 1e6):06d}+00:00"
 
 
 @dataclass(slots=True)
