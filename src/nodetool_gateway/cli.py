@@ -290,9 +290,12 @@ def _serve_node(ctx: click.Context, snapshot, reload_args) -> None:
     from .errors import FatalError
     from .logs import setup_logging
 
+    from ._runtime import tune_gc
+
     cfg = snapshot.config
     redactor = setup_logging("DEBUG" if ctx.obj["debug"] else cfg.logging.level,
                              cfg.logging.format, snapshot.secrets)
+    tune_gc()
     try:
         asyncio.run(_run_node(snapshot, reload_args, redactor, ctx.obj["debug"]))
     except FatalError as exc:
