@@ -51,12 +51,14 @@ async def test_backoff_grows_while_the_gateway_stays_down(run_node, caplog):
     port = gw.port
     await gw.stop()
     cfg = node_config(f"ws://127.0.0.1:{port}", retry={
-        "initial_delay": 0.01, "multiplier": 2.0, "max_delay": 0.04, "jitter": 0.0})
+        "initial_delay": 0.01, "multiplier": 2.0, "max_delay": 0.04, "jitter": 0.0,
+        "hold_attempts": 2})
     async with run_node(GatewayClient(config=cfg)):
-        while caplog.text.count("reconnecting in") < 5:
+        while caplog.text.count("reconnecting in") < 6:
             await asyncio.sleep(0.01)
-    delays = [float(m) for m in re.findall(r"reconnecting in ([\d.]+)s", caplog.text)][:5]
-    assert delays == pytest.approx([0.01, 0.02, 0.04, 0.04, 0.04])
+    delays = [float(m) for m in re.findall(r"reconnecting in ([\d.]+)s", caplog.text)][:6]
+    # Two quick retries at the initial delay, then doubling up to max_delay.
+    assert delays == pytest.approx([0.01, 0.01, 0.02, 0.04, 0.04, 0.04])
 
 
 async def test_outbox_delivers_every_answer_once_after_restart(peer, run_node):

@@ -48,9 +48,9 @@ class AnswerLog:
         self._answers: OrderedDict[str, list[Any]] = OrderedDict()
         self.max_entries = max_entries
 
-    def record(self, key: str, request: Any, answer: Any, frame: str | None) -> None:
+    def record(self, key: str, request_id: str | None, answer: Any, frame: str | None) -> None:
         answers = self._answers
-        answers[key] = [request, answer, frame, False]
+        answers[key] = [request_id, answer, frame, False]
         if len(answers) > self.max_entries:
             answers.popitem(last=False)
 
@@ -60,6 +60,6 @@ class AnswerLog:
             entry[3] = True
 
     def get(self, key: str) -> tuple[Any, Any, str | None, bool] | None:
-        """(first request, answer, frame, sent) for a key, or None."""
+        """(first request id, answer or None, frame, sent) for a key, or None."""
         entry = self._answers.get(key)
         return None if entry is None else (entry[0], entry[1], entry[2], entry[3])

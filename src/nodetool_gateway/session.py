@@ -522,8 +522,8 @@ class GatewayClient:
                 return
             previous = self._answers.get(key)
             if previous is not None:
-                first, answer, frame, sent = previous
-                if request.request_id != first.request_id:
+                first_id, answer, frame, sent = previous
+                if request.request_id != first_id:
                     await self._deliver(request, answer)
                 elif sent:
                     await self._send_answer(key, frame)
@@ -681,7 +681,10 @@ class GatewayClient:
             return
         frame = self._encode(request, answer)
         if key is not None:
-            self._answers.record(key, request, answer, frame)
+            # The answer itself is kept only where a repeat may come under another id
+            # (an idempotency key); a repeat of the same id just gets the frame again.
+            self._answers.record(key, request.request_id,
+                                 answer if key != request.request_id else None, frame)
         await self._send_answer(key, frame)
 
     # Backend

@@ -258,9 +258,17 @@ class HeartbeatConfig(_Model):
 
 
 class RetryConfig(_Model):
-    """Reconnect backoff: delay grows by ``multiplier`` up to ``max_delay``, +/- ``jitter``."""
+    """Reconnect backoff.
+
+    The first ``hold_attempts`` retries wait ``initial_delay`` (a short outage,
+    such as a gateway restart, is over in one or two of them); after that each
+    wait is ``multiplier`` times the last, up to ``max_delay``. Every wait is
+    shortened by a random fraction of up to ``jitter``, so a fleet of nodes
+    does not come back all at once, and no wait is ever longer than its step.
+    """
 
     initial_delay: Duration = 1.0
+    hold_attempts: Annotated[int, Field(ge=0)] = 3
     max_delay: Duration = 60.0
     multiplier: Annotated[float, Field(ge=1)] = 2.0
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
