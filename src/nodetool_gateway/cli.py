@@ -286,6 +286,16 @@ def demo(keep_going: bool) -> None:
 # Helpers
 
 
+def _run(coro):
+    """asyncio.run, on uvloop's event loop when the `speed` extra is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def _serve_node(ctx: click.Context, snapshot, reload_args) -> None:
     from .errors import FatalError
     from .logs import setup_logging
@@ -297,7 +307,7 @@ def _serve_node(ctx: click.Context, snapshot, reload_args) -> None:
                              cfg.logging.format, snapshot.secrets)
     tune_gc()
     try:
-        asyncio.run(_run_node(snapshot, reload_args, redactor, ctx.obj["debug"]))
+        _run(_run_node(snapshot, reload_args, redactor, ctx.obj["debug"]))
     except FatalError as exc:
         raise _Failure(str(exc), getattr(exc, "exit_code", EXIT_FAILURE)) from None
 

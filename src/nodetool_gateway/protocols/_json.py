@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["dumps", "loads"]
+__all__ = ["dumps", "loads", "SPEED"]
 
 loads = json.loads
 
@@ -31,3 +31,19 @@ def _default(obj: Any) -> Any:
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
 dumps = _encoder.encode
+
+try:  # the `speed` extra: orjson encodes and decodes several times faster
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the default install
+    _orjson = None
+
+if _orjson is not None:
+    _OPTIONS = _orjson.OPT_NON_STR_KEYS
+
+    def dumps(obj: Any) -> str:  # noqa: F811 - the fast path replaces the stdlib one
+        return _orjson.dumps(obj, default=_default, option=_OPTIONS).decode()
+
+    loads = _orjson.loads
+
+
+SPEED = _orjson is not None
