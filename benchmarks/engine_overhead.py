@@ -1,7 +1,6 @@
 """Per-node overhead of the workflow engine, against plain asyncio baselines.
 
-Runs two shapes with every event on (delivered to a listener), best of a few
-repeats each:
+Runs two shapes with every event on (delivered to a listener):
 
 - a chain of 10,000 nodes (Const -> Add -> Add -> ... -> Output);
 - a 1,000-wide fan-out and fan-in (Const -> 1,000 Adds -> Collect -> Output).
@@ -9,15 +8,21 @@ repeats each:
 and the same arithmetic done as (a) plain awaited coroutine calls and (b) one
 asyncio task per node handing values over through futures (the least an
 actor-per-node engine can do). Engine times cover validation, planning and
-the run itself.
+the run itself. Each repeat runs the baselines and the engine in turn
+(A B A B ...), each in a fresh ``asyncio.run``; figures are medians.
 
-    python benchmarks/engine_overhead.py [--repeat 5]
+    python benchmarks/engine_overhead.py [--repeat 5] [--json]
+
+``--json`` prints one JSON object instead of the table (``python -m benchmarks``
+reads it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import statistics
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -132,13 +137,45 @@ async def tasks_fan(width: int) -> list[float]:
     return list(await asyncio.gather(*tasks))
 
 
-def best(repeat: int, make: Callable[[], Coroutine[Any, Any, Any]]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        asyncio.run(make())
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(make: Callable[[], Coroutine[Any, Any, Any]]) -> float:
+    start = time.perf_counter()
+    asyncio.run(make())
+    return time.perf_counter() - start
+
+
+def sync_listener() -> Callable[[dict], None]:
+    return [].append
+
+
+def async_listener() -> Callable[[dict], Any]:
+    seen: list[dict] = []
+
+    async def listen(event: dict) -> None:
+        seen.append(event)
+    return listen
+
+
+def measure(chain: int, fan: int, repeat: int) -> list[dict[str, Any]]:
+    """µs per node of each way (medians of ``repeat`` alternating runs), per shape."""
+    reg = registry()
+    shapes = [(f"chain of {chain:,}", chain + 1, chain_graph(chain), plain_chain, tasks_chain, chain),
+              (f"fan-out of {fan:,}", fan + 3, fan_graph(fan), plain_fan, tasks_fan, fan)]
+    results = []
+    for name, n_nodes, graph, plain, tasks, size in shapes:
+        ways: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
+            "plain": lambda: plain(size),
+            "tasks": lambda: tasks(size),
+            "sync": lambda: run_workflow(graph, registry=reg, on_event=sync_listener()),
+            "async": lambda: run_workflow(graph, registry=reg, on_event=async_listener()),
+        }
+        times: dict[str, list[float]] = {way: [] for way in ways}
+        for _ in range(repeat):
+            for way, make in ways.items():
+                times[way].append(timed(make) / n_nodes * 1e6)
+        results.append({"shape": name, "nodes": n_nodes,
+                        **{way: statistics.median(v) for way, v in times.items()},
+                        "runs": times})
+    return results
 
 
 def main() -> None:
@@ -146,34 +183,29 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--chain", type=int, default=10_000, help="nodes in the chain")
     parser.add_argument("--fan", type=int, default=1_000, help="width of the fan-out")
+    parser.add_argument("--json", action="store_true", help="print JSON, not the table")
+    parser.add_argument("--no-gc-tuning", action="store_true",
+                        help="leave the garbage collector as Python starts it")
     args = parser.parse_args()
-    reg = registry()
+    if not args.no_gc_tuning:
+        # The engine runs inside the node process, which tunes the collector at start.
+        from nodetool_gateway._runtime import tune_gc
 
-    def sync_listener() -> Callable[[dict], None]:
-        return [].append
-
-    def async_listener() -> Callable[[dict], Any]:
-        seen: list[dict] = []
-
-        async def listen(event: dict) -> None:
-            seen.append(event)
-        return listen
-
-    c, f = args.chain, args.fan
-    shapes = [(f"chain of {c:,}", c + 1, chain_graph(c), plain_chain, tasks_chain, c),
-              (f"fan-out of {f:,}", f + 3, fan_graph(f), plain_fan, tasks_fan, f)]
+        tune_gc()
+    results = measure(args.chain, args.fan, args.repeat)
+    if args.json:
+        print(json.dumps(results))
+        return
     print(f"{'shape':<18} {'listener':<9} {'engine µs/node':>15} {'overhead µs/node':>17} "
           f"{'plain µs/node':>14} {'x plain':>8} {'tasks µs/node':>14} {'x tasks':>8}")
-    for name, n_nodes, graph, plain, tasks, size in shapes:
-        plain_t = best(args.repeat, lambda: plain(size)) / n_nodes * 1e6
-        tasks_t = best(args.repeat, lambda: tasks(size)) / n_nodes * 1e6
-        for label, listener in (("sync", sync_listener), ("async", async_listener)):
-            engine = best(args.repeat, lambda: run_workflow(graph, registry=reg, on_event=listener()))
-            engine_t = engine / n_nodes * 1e6
-            print(f"{name:<18} {label:<9} {engine_t:>15.1f} {engine_t - plain_t:>17.1f} "
+    for r in results:
+        plain_t, tasks_t = r["plain"], r["tasks"]
+        for label in ("sync", "async"):
+            engine_t = r[label]
+            print(f"{r['shape']:<18} {label:<9} {engine_t:>15.1f} {engine_t - plain_t:>17.1f} "
                   f"{plain_t:>14.2f} {engine_t / plain_t:>8.0f} {tasks_t:>14.2f} {engine_t / tasks_t:>8.1f}")
-    print("engine µs/node covers validation, planning, one task per node and 2-3 events per node;\n"
-          "overhead = engine - plain awaited calls")
+    print(f"medians of {args.repeat} runs; engine µs/node covers validation, planning, one task "
+          "per node and 2-3 events per node;\noverhead = engine - plain awaited calls")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ frame reaching our node to its result leaving it (timestamps taken around the
 socket), as a fraction of the whole round trip; the bare node is the baseline
 for the round trip itself.
 
-    .venv/bin/python benchmarks/openclaw_roundtrip.py [--calls 1000] [--repeat 5]
+    .venv/bin/python benchmarks/openclaw_roundtrip.py [--calls 1000] [--repeat 5] [--json]
+
+``--json`` prints the summary as one JSON object after the table (``python -m
+benchmarks`` reads it).
 """
 
 from __future__ import annotations
@@ -149,5 +152,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="also print the summary as JSON")
     args = parser.parse_args()
-    report(asyncio.run(main(args.calls, args.repeat)), args.calls, args.repeat)
+    summary = asyncio.run(main(args.calls, args.repeat))
+    report(summary, args.calls, args.repeat)
+    if args.json:
+        import json
+
+        print(json.dumps(summary))
