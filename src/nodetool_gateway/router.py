@@ -112,38 +112,44 @@ class Route:
     _mode: str = "sync"  # "sync", "async", "agen"
     # Whether calling with no arguments needs no check (no required parameters).
     _empty_ok: bool = False
+    _prepared: bool = False
     wants_context: bool = False
     log: logging.Logger | None = None
 
     def __post_init__(self) -> None:
         func = self.func
         self.log = logging.getLogger(f"nodetool.gateway.handler.{self.name}")
-        if self.raw:
-            self._context = None
-        else:
-            self._context = _context_param(func)
-            try:
-                self._adapter, _ = _args_adapter(func, self._context)
-            except Exception:
-                # No usable signature (a builtin, odd annotations): pass arguments through.
-                self._adapter = None
+        self._context = None if self.raw else _context_param(func)
         if inspect.isasyncgenfunction(func):
             self._mode = "agen"
         elif inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
                 getattr(func, "__call__", None)):
             self._mode = "async"
         self.wants_context = self._context is not None or self._mode == "agen"
-        if self._adapter is not None and not self.raw:
-            try:
-                self._adapter.validate_python({})
-                self._empty_ok = True
-            except ValidationError:
-                self._empty_ok = False
+
+    def _prepare(self) -> None:
+        # Built on the first call, not at start-up: most routes of a node are never
+        # called, and each validator costs memory and time to build.
+        self._prepared = True
+        try:
+            self._adapter, _ = _args_adapter(self.func, self._context)
+        except Exception:
+            # No usable signature (a builtin, odd annotations): pass arguments through.
+            self._adapter = None
+        if self._adapter is None:
+            return
+        try:
+            self._adapter.validate_python({})
+            self._empty_ok = True
+        except ValidationError:
+            self._empty_ok = False
 
     def bind(self, request: Request) -> dict[str, Any]:
         """Check the request's arguments against the handler's signature."""
         if self.raw:
             return {}
+        if not self._prepared:
+            self._prepare()
         args = request.args
         if not args and self._empty_ok:
             return args
