@@ -16,8 +16,7 @@ from pydantic import Field
 
 from ..expr import Expression, ExpressionError
 from ..node import BaseNode
-from ._util import UNSET, enum_value
-from .list import dict_value_matches
+from ._util import UNSET, enum_value, value_matches
 from .numbers import number_matches
 
 NAMESPACE = "nodetool.dictionary"
@@ -221,7 +220,7 @@ class FilterDictByValue(BaseNode):
         if not isinstance(d, dict) or self.key not in d:
             return
         try:
-            matched = dict_value_matches(d[self.key], enum_value(self.filter_type), self.criteria)
+            matched = value_matches(d[self.key], enum_value(self.filter_type), self.criteria)
         except ValueError:  # a length criteria that is not a number: skip
             return
         if matched:

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from ..expr import MAX_SIZE, Expression, ExpressionError
 from ..node import BaseNode
-from ._util import UNSET, enum_value
+from ._util import UNSET, enum_value, LENGTH_FILTERS, value_matches
 from .numbers import number_matches
 
 NAMESPACE = "nodetool.list"
@@ -34,7 +34,7 @@ __all__ = ["Length", "ListRange", "GenerateSequence", "Slice", "SelectElements",
            "Flatten", "FilterDicts", "FilterStrings", "FilterNumbers", "FilterNumberRange",
            "FilterRegex", "FilterNone", "FilterDictsByValue", "FilterDictsByRange",
            "FilterDictsByNumber", "FilterDictsRegex", "Transform", "MapField", "MapTemplate",
-           "dict_value_matches"]
+           ]
 
 
 class Length(BaseNode):
@@ -443,18 +443,12 @@ class FilterStrings(BaseNode):
         if not isinstance(self.values, list) or not all(isinstance(x, str) for x in self.values):
             raise ValueError("Input must be a list of strings")
         kind = enum_value(self.filter_type)
-        if kind in ("length_greater", "length_less", "exact_length"):
+        if kind in LENGTH_FILTERS:
             try:
-                n = int(self.criteria)
+                int(self.criteria)
             except ValueError:
                 raise ValueError("Length criteria must be a valid integer") from None
-            test = {"length_greater": lambda s: len(s) > n, "length_less": lambda s: len(s) < n,
-                    "exact_length": lambda s: len(s) == n}[kind]
-        else:
-            c = self.criteria
-            test = {"contains": lambda s: c in s, "starts_with": lambda s: s.startswith(c),
-                    "ends_with": lambda s: s.endswith(c)}.get(kind, lambda s: False)
-        return [s for s in self.values if test(s)]
+        return [s for s in self.values if value_matches(s, kind, self.criteria)]
 
 
 class FilterNumbers(BaseNode):
@@ -540,28 +534,6 @@ class FilterNone(BaseNode):
         return [x for x in self.values if x is not None]
 
 
-def dict_value_matches(value: Any, filter_type: str, criteria: str) -> bool:
-    """NodeTool's FilterDictsByValue test on one value (shared with dictionary)."""
-    if filter_type in ("length_greater", "length_less", "exact_length"):
-        n = int(criteria)
-        if not hasattr(value, "__len__"):
-            return False
-        return {"length_greater": len(value) > n, "length_less": len(value) < n,
-                "exact_length": len(value) == n}[filter_type]
-    text = str(value)
-    if filter_type == "contains":
-        return criteria in text
-    if filter_type == "starts_with":
-        return text.startswith(criteria)
-    if filter_type == "ends_with":
-        return text.endswith(criteria)
-    if filter_type == "equals":
-        return text == criteria
-    if filter_type == "type_is":
-        return type(value).__name__ == criteria
-    return False
-
-
 class FilterDictsByValue(BaseNode):
     """
     The dictionaries whose ``key`` value meets the criteria: contains, starts_with,
@@ -594,7 +566,7 @@ class FilterDictsByValue(BaseNode):
             except ValueError:
                 raise ValueError("Length criteria must be a valid integer") from None
         return [row for row in rows if self.key in row and
-                dict_value_matches(row[self.key], kind, self.criteria)]
+                value_matches(row[self.key], kind, self.criteria)]
 
 
 class FilterDictsByRange(BaseNode):

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from ..expr import MAX_DEEP_SIZE, MAX_SIZE, ExpressionError, bounded_binop
 from ..node import BaseNode
-from ._util import UNSET, enum_value
+from ._util import UNSET, enum_value, value_matches
 
 NAMESPACE = "nodetool.text"
 
@@ -974,22 +974,12 @@ class FilterString(BaseNode):
 
 
 def _string_matches(val: Any, filter_type: str, criteria: str) -> bool:
-    if not isinstance(val, str):
+    if not isinstance(val, str) or filter_type in ("equals", "type_is"):
         return False
-    if filter_type in ("length_greater", "length_less", "exact_length"):
-        try:
-            n = int(criteria)
-        except (TypeError, ValueError):
-            return False
-        return {"length_greater": len(val) > n, "length_less": len(val) < n,
-                "exact_length": len(val) == n}[filter_type]
-    if filter_type == "contains":
-        return criteria in val
-    if filter_type == "starts_with":
-        return val.startswith(criteria)
-    if filter_type == "ends_with":
-        return val.endswith(criteria)
-    return False
+    try:
+        return value_matches(val, filter_type, criteria)
+    except (TypeError, ValueError):  # a length criteria that is not a number
+        return False
 
 
 class FilterRegexString(BaseNode):
