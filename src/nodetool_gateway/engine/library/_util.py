@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-__all__ = ["enum_value", "UNSET", "value_matches", "LENGTH_FILTERS"]
+__all__ = ["enum_value", "UNSET", "value_matches", "LENGTH_FILTERS", "number_in_range"]
 
 # NodeTool's "not set" default for ``Any`` properties is ``()``.
 UNSET: tuple = ()
@@ -42,3 +42,10 @@ def value_matches(value: Any, filter_type: str, criteria: str) -> bool:
     if filter_type == "type_is":
         return type(value).__name__ == criteria
     return False
+
+
+def number_in_range(value: Any, low: float, high: float, inclusive: bool) -> bool:
+    """Whether ``value`` is a number (not a bool) within [low, high], or strictly inside."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return low <= value <= high if inclusive else low < value < high

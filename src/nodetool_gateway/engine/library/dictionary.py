@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ..expr import Expression, ExpressionError
 from ..node import BaseNode
-from ._util import UNSET, enum_value, value_matches
+from ._util import UNSET, enum_value, value_matches, number_in_range
 from .numbers import number_matches
 
 NAMESPACE = "nodetool.dictionary"
@@ -246,12 +246,7 @@ class FilterDictByRange(BaseNode):
         d = self.value
         if not isinstance(d, dict) or self.key not in d:
             return
-        v = d[self.key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return
-        inside = (self.min_value <= v <= self.max_value) if self.inclusive \
-            else (self.min_value < v < self.max_value)
-        if inside:
+        if number_in_range(d[self.key], self.min_value, self.max_value, self.inclusive):
             yield {"output": d}
 
 

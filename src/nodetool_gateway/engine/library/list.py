@@ -23,7 +23,7 @@ from pydantic import Field
 
 from ..expr import MAX_SIZE, Expression, ExpressionError
 from ..node import BaseNode
-from ._util import UNSET, enum_value, LENGTH_FILTERS, value_matches
+from ._util import UNSET, enum_value, LENGTH_FILTERS, value_matches, number_in_range
 from .numbers import number_matches
 
 NAMESPACE = "nodetool.list"
@@ -583,16 +583,9 @@ class FilterDictsByRange(BaseNode):
     inclusive: bool = Field(default=True, description="Include the min and max values")
 
     async def process(self, context: Any) -> list[dict]:
-        out = []
-        for row in _dict_rows(self.values):
-            v = row.get(self.key) if self.key in row else None
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                continue
-            inside = (self.min_value <= v <= self.max_value) if self.inclusive \
-                else (self.min_value < v < self.max_value)
-            if inside:
-                out.append(row)
-        return out
+        return [row for row in _dict_rows(self.values)
+                if number_in_range(row.get(self.key), self.min_value, self.max_value,
+                                   self.inclusive)]
 
 
 class FilterDictsByNumber(BaseNode):

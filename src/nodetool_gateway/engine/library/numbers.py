@@ -7,7 +7,7 @@ from typing import Any, AsyncIterator, TypedDict
 from pydantic import Field
 
 from ..node import BaseNode
-from ._util import enum_value
+from ._util import enum_value, number_in_range
 
 NAMESPACE = "nodetool.numbers"
 
@@ -80,10 +80,5 @@ class FilterNumberRange(BaseNode):
         output: float
 
     async def gen_process(self, context: Any) -> AsyncIterator[dict[str, Any]]:
-        num = self.value
-        if isinstance(num, bool) or not isinstance(num, (int, float)):
-            return
-        inside = (self.min_value <= num <= self.max_value) if self.inclusive \
-            else (self.min_value < num < self.max_value)
-        if inside:
-            yield {"output": num}
+        if number_in_range(self.value, self.min_value, self.max_value, self.inclusive):
+            yield {"output": self.value}
