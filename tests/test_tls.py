@@ -8,7 +8,7 @@ import ssl
 
 import pytest
 import trustme
-from conftest import TIME, GatewayPeer, node_config
+from conftest import GatewayPeer, node_config
 
 from nodetool_gateway import GatewayClient
 

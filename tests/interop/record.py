@@ -257,7 +257,7 @@ async def record_main(rec: Recorder, root: Path, want_tick: bool) -> None:
                                              {"workflow": "slow"}, timeout_ms=1000,
                                              idempotency_key="idem-timeout-1"))
         inv = await node.next_invoke()
-        cancel = await node.next_event("node.invoke.cancel", timeout=10)
+        await node.next_event("node.invoke.cancel", timeout=10)
         cancel_after = time.monotonic() - t
         try:
             await call
