@@ -66,6 +66,10 @@ class Backend:
         eng = config.engine
         self.limits = EngineLimits(max_nodes=eng.max_nodes, max_edges=eng.max_edges,
                                    max_run_time=eng.max_run_time)
+        from .services import Services
+
+        # Swapped by a reload (see update_services); a run keeps the one it started with.
+        self.services = Services.from_config(config)
         self._background: dict[str, asyncio.Task] = {}
         self._watch: asyncio.Task | None = None
         self._stop_watch = asyncio.Event()
@@ -76,7 +80,21 @@ class Backend:
             self._watch = asyncio.get_running_loop().create_task(
                 self.workflows.watch(self._stop_watch), name="workflow-watch")
 
+    def update_services(self, config: Config) -> bool:
+        """Use the providers and tools of ``config`` for the next run; True if they changed.
+
+        Runs already going keep theirs; the old clients close when those end.
+        """
+        from .services import Services
+
+        if self.services.same_settings(config):
+            return False
+        retiring, self.services = self.services, Services.from_config(config)
+        asyncio.get_running_loop().create_task(retiring.retire())
+        return True
+
     async def close(self) -> None:
+        await self.services.retire()
         self._stop_watch.set()
         if self._watch is not None:
             self._watch.cancel()
@@ -138,7 +156,8 @@ class Backend:
         try:
             result = await run_workflow(wf, params=params or {}, registry=self.registry,
                                         job_id=job_id, workflow_id=workflow_id, user_id=user_id,
-                                        on_event=forward, limits=self.limits)
+                                        on_event=forward, limits=self.limits,
+                                        services=self.services)
         except WorkflowError as exc:
             recorder.finish("failed", error=str(exc))
             details = exc.result.as_dict() if getattr(exc, "result", None) is not None else None

@@ -204,6 +204,9 @@ class GatewayClient:
             # Calls already running keep the old one; the next call builds a new one.
             retiring, self._backend = self._backend, None
             asyncio.get_running_loop().create_task(retiring.close())
+        elif self._backend is not None and self._backend.update_services(cfg):
+            self.log.info("language-model providers and tools reloaded: %s",
+                          self._backend.services.language_models.describe())
         if _connection_settings(old.config) != _connection_settings(cfg):
             self.log.info("gateway connection settings changed: reconnecting to %s",
                           _public_url(cfg))

@@ -117,7 +117,7 @@ def test_config_schema_is_json_schema():
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == set(Config.model_fields) == {
         "gateway", "node", "heartbeat", "retry", "limits", "shutdown",
-        "routes", "commands", "storage", "workflows", "engine", "nodes", "models",
+        "routes", "commands", "storage", "workflows", "engine", "nodes", "models", "providers", "tools",
         "collections", "logging",
     }  # fmt: skip
     refs = re.findall(r'"\$ref": "#/\$defs/([^"]+)"', json.dumps(schema))

@@ -54,6 +54,12 @@ __all__ = [
     "NodesConfig",
     "ModelEntry",
     "ModelsConfig",
+    "ModelRef",
+    "ProviderConfig",
+    "PROVIDER_TYPES",
+    "SearchToolConfig",
+    "BrowserToolConfig",
+    "ToolsConfig",
     "CollectionsConfig",
     "LoggingConfig",
     "Config",
@@ -64,7 +70,7 @@ HANDLER_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*
 _HANDLER = re.compile(HANDLER_PATTERN)
 
 
-def _fail(title: str, errors: list[tuple[str, str, str]]) -> ValidationError:
+def _fail(title: str, errors: list[tuple[str | tuple, str, str]]) -> ValidationError:
     """Build a ValidationError located at fields, for checks that span fields.
 
     A model validator's ValueError would point at the whole section; this one
@@ -73,7 +79,8 @@ def _fail(title: str, errors: list[tuple[str, str, str]]) -> ValidationError:
     return ValidationError.from_exception_data(
         title,
         [
-            InitErrorDetails(type=PydanticCustomError(kind, message), loc=(field,), input=None)
+            InitErrorDetails(type=PydanticCustomError(kind, message),
+                             loc=field if isinstance(field, tuple) else (field,), input=None)
             for field, kind, message in errors
         ],
     )
@@ -380,6 +387,117 @@ class ModelsConfig(_Model):
         default=None, description="Ollama's URL; null: OLLAMA_API_URL when set, else no Ollama.")
     # typing.List: inside this class body the name `list` is the field.
     list: typing.List[ModelEntry] = []  # noqa: UP006
+    default_language_model: Annotated[
+        ModelRef | None, BeforeValidator(_model_ref, json_schema_input_type=str | ModelRef | None)
+    ] = Field(default=None, description="Fills the model a workflow leaves empty: provider:model_id.")
+
+
+def _model_ref(v: Any) -> Any:
+    # "provider:model" is the short form of {provider, id}.
+    if isinstance(v, str):
+        provider, sep, model = v.partition(":")
+        if not sep or not provider or not model:
+            raise PydanticCustomError(
+                "model_ref", "Write the model as provider:model_id, e.g. openai:gpt-4o-mini")
+        return {"provider": provider, "id": model}
+    return v
+
+
+class ModelRef(_Model):
+    """A language model: which configured provider serves it, under which id."""
+
+    provider: Annotated[str, StringConstraints(min_length=1)]
+    id: Annotated[str, StringConstraints(min_length=1)]
+
+
+PROVIDER_TYPES = ("openai", "anthropic", "ollama")
+
+
+class ProviderConfig(_Model):
+    """A language-model provider: an OpenAI-compatible server, Anthropic, or Ollama.
+
+    ``type`` may be left out when the provider's name is ``openai``,
+    ``anthropic`` or ``ollama``. ``api_key`` left empty falls back to
+    NodeTool's variables (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``) only for
+    the vendor's own API (no ``base_url``), so a hosted key never reaches a
+    local server; ``ollama`` without ``base_url`` reads ``OLLAMA_API_URL``.
+    """
+
+    type: Literal["openai", "anthropic", "ollama"] | None = Field(
+        default=None, description="openai (any OpenAI-compatible server), anthropic, or ollama; "
+                                  "null: the provider's name.")
+    base_url: str | None = Field(default=None, description="null: the vendor's own API.")
+    api_key: SecretStr | None = Field(default=None, description="Use secret(); null: see above.")
+    timeout: PositiveDuration = Field(default=300.0, description="Whole request, streamed or not.")
+    connect_timeout: PositiveDuration = 10.0
+    max_retries: Annotated[int, Field(ge=0, le=10)] = Field(
+        default=2, description="Retries of a refused or rate-limited call (retry-after honoured).")
+    concurrency: Annotated[int, Field(ge=1)] = Field(
+        default=4, description="Calls to this provider at once; more wait their turn.")
+    max_output_tokens: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Caps the tokens any one call may generate (a node's max_tokens "
+                                  "above it is lowered); null: the node's own.")
+    models: typing.List[Annotated[str, StringConstraints(min_length=1)]] = Field(  # noqa: UP006
+        default=[], description="The models it serves; empty: ask the server (/v1/models).")
+    aliases: dict[str, Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default={}, description="NodeTool model id -> the id this provider serves; '*': any other.")
+
+    @field_validator("api_key", "base_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        if v == "" or (isinstance(v, SecretStr) and v.get_secret_value() == ""):
+            return None
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PydanticCustomError(
+                "provider_url", "base_url should be an http:// or https:// URL, "
+                                "e.g. http://127.0.0.1:11434/v1")
+        return v.rstrip("/")
+
+
+class SearchToolConfig(_Model):
+    """The web search agents use (``google_search``): a SearXNG instance, Brave or Serper."""
+
+    provider: Literal["searxng", "brave", "serper"]
+    base_url: str | None = Field(default=None, description="Required for searxng.")
+    api_key: SecretStr | None = None
+    timeout: PositiveDuration = 20.0
+    max_results: Annotated[int, Field(ge=1, le=50)] = 8
+
+    @model_validator(mode="after")
+    def _needs(self) -> SearchToolConfig:
+        if self.provider == "searxng" and not self.base_url:
+            raise _fail("SearchToolConfig",
+                        [("base_url", "search_url", "searxng needs base_url, e.g. http://127.0.0.1:8888")])
+        if self.provider != "searxng" and self.api_key is None:
+            raise _fail("SearchToolConfig",
+                        [("api_key", "search_key", f"{self.provider} needs api_key (use secret())")])
+        return self
+
+
+class BrowserToolConfig(_Model):
+    """The page fetcher agents use (``browser``)."""
+
+    enabled: bool = True
+    timeout: PositiveDuration = 20.0
+    max_bytes: Annotated[ByteSize, Field(ge=1024)] = 2 * 1024 * 1024
+    # Loopback and private addresses are refused unless allowed: an agent follows links
+    # a model made up, and must not reach the node's own network by them.
+    allow_private: bool = False
+
+
+class ToolsConfig(_Model):
+    """What agents may use besides the model."""
+
+    search: SearchToolConfig | None = None
+    browser: BrowserToolConfig = Field(default={}, validate_default=True)
 
 
 class CollectionsConfig(_Model):
@@ -431,6 +549,10 @@ class Config(_Model):
     engine: EngineConfig = _section()
     nodes: NodesConfig = _section()
     models: ModelsConfig = _section()
+    providers: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")], ProviderConfig] | None = Field(
+        default=None, description="Language-model providers by name; null: those NodeTool's "
+                                  "variables name (OPENAI_API_KEY, ANTHROPIC_API_KEY, OLLAMA_API_URL).")
+    tools: ToolsConfig = _section()
     collections: CollectionsConfig = _section()
     logging: LoggingConfig = _section()
 
@@ -441,6 +563,23 @@ class Config(_Model):
         if isinstance(data, dict):
             return {k: {} if v is None and k in cls.model_fields else v for k, v in data.items()}
         return data
+
+    @model_validator(mode="after")
+    def _provider_names(self) -> Config:
+        errors: list[tuple[str | tuple, str, str]] = []
+        providers = self.providers or {}
+        for name, provider in providers.items():
+            if provider.type is None and name not in PROVIDER_TYPES:
+                errors.append((("providers", name, "type"), "provider_type",
+                               f"Set type (openai, anthropic or ollama): the name {name!r} is not one"))
+        default = self.models.default_language_model
+        if default is not None and self.providers is not None and default.provider not in providers:
+            known = ", ".join(providers) or "none"
+            errors.append((("models", "default_language_model"), "unknown_provider",
+                           f"No provider named {default.provider!r} under providers (configured: {known})"))
+        if errors:
+            raise _fail("Config", errors)
+        return self
 
     # Where each key came from, when validated from a file (see validate()).
     _origin: Positions | None = PrivateAttr(default=None)

@@ -48,11 +48,15 @@ class Snapshot:
 
 
 def _token_values(config: Config) -> set[str]:
+    keys = [p.api_key for p in (config.providers or {}).values()]
+    if config.tools.search is not None:
+        keys.append(config.tools.search.api_key)
+    found = {k.get_secret_value() for k in keys if k is not None and k.get_secret_value()}
     try:
         token = config.gateway.token()
     except OSError:
-        return set()
-    return {token} if token else set()
+        return found
+    return found | {token} if token else found
 
 
 def load(

@@ -31,13 +31,14 @@ RESULT_LIMIT = 2048  # bytes of JSON: larger node results are summarized in node
 class NodeContext:
     """What a running node sees of the engine (implements ``node.NodeContext``)."""
 
-    __slots__ = ("job_id", "workflow_id", "node_id", "user_id", "registry", "_run")
+    __slots__ = ("job_id", "workflow_id", "node_id", "user_id", "registry", "services", "_run")
 
     def __init__(self, run: _Run, node_id: str):
         self.job_id = run.job_id
         self.workflow_id = run.workflow_id
         self.user_id = run.user_id
         self.registry = run.registry
+        self.services = run.services
         self.node_id = node_id
         self._run = run
 
@@ -48,6 +49,11 @@ class NodeContext:
     def progress(self, progress: float, total: float | None = None) -> None:
         """Send a ``node_progress`` for this node."""
         self._run.progress(self.node_id, progress, total)
+
+    async def chunk(self, content: str, *, done: bool = False, content_type: str = "text",
+                    thinking: bool = False) -> None:
+        """Send a ``chunk`` of this node's streamed output (a model's tokens) as it comes."""
+        await self._run.chunk(self.node_id, content, done, content_type, thinking)
 
     @property
     def cancelled(self) -> bool:
@@ -190,6 +196,7 @@ class NodeActor:
                 except ValidationError as exc:
                     raise NodeInputError(_invalid(key, exc)) from None
         node.dynamic_properties = dict(self.gnode.dynamic_properties) if cls.is_dynamic else {}
+        node.dynamic_outputs = self.gnode.dynamic_outputs
         return node
 
     def _assign(self, handle: str, value: Any) -> None:

@@ -4,6 +4,10 @@ A node type is a subclass of :class:`BaseNode` (or a function wrapped by
 :func:`node`). Its fields are its properties, which edges or ``data`` fill in;
 ``process`` computes its outputs. The engine knows nothing about gateways.
 
+Two optional class hooks let a node type check its ``data`` against what the
+caller lends the run (``services``): :meth:`BaseNode.check` during validation,
+and the asynchronous :meth:`BaseNode.prepare` right before a run.
+
 Three ways to compute:
 
 - ``async def process(self, context) -> T`` (or a plain ``def``): one output
@@ -36,9 +40,13 @@ class NodeContext(Protocol):
     workflow_id: str | None
     node_id: str
     user_id: str
+    # What the caller of the run lends its nodes (language models, tools); opaque to the engine.
+    services: Any
 
     def log(self, content: str, severity: str = "info") -> None: ...
     def progress(self, progress: float, total: float | None = None) -> None: ...
+    async def chunk(self, content: str, *, done: bool = False, content_type: str = "text",
+                    thinking: bool = False) -> None: ...
     @property
     def cancelled(self) -> bool: ...
 
@@ -88,6 +96,9 @@ class BaseNode(BaseModel):
 
     # Values of dynamic properties (FormatText's template variables, ...).
     dynamic_properties: dict[str, Any] = {}
+    # The graph node's declared extra outputs, name -> NodeTool type metadata
+    # (an Extractor's fields); set by the engine before the node runs.
+    dynamic_outputs: dict[str, Any] = {}
 
     def __init_subclass__(cls, **kw: Any):
         super().__init_subclass__(**kw)
@@ -125,9 +136,24 @@ class BaseNode(BaseModel):
         raise NotImplementedError
 
     @classmethod
+    def check(cls, node: Any, services: Any) -> list[str]:
+        """Problems with this graph node (its ``data``, ``dynamic_outputs``) that the
+        caller's ``services`` can see before the run (a model no provider serves);
+        each becomes a validation error."""
+        return []
+
+    @classmethod
+    async def prepare(cls, node: Any, services: Any) -> None:
+        """Asynchronous checks right before a run (ask a server whether it has the model);
+        raise ``ValueError`` to stop the run with a validation error."""
+
+    @classmethod
     def properties(cls) -> dict[str, Any]:
-        """Input properties: name -> pydantic FieldInfo (``dynamic_properties`` excluded)."""
-        return {k: v for k, v in cls.model_fields.items() if k != "dynamic_properties"}
+        """Input properties: name -> pydantic FieldInfo (the dynamic maps excluded)."""
+        return {k: v for k, v in cls.model_fields.items() if k not in _DYNAMIC}
+
+
+_DYNAMIC = frozenset({"dynamic_properties", "dynamic_outputs"})
 
 
 def _title(name: str) -> str:

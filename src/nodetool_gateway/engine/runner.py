@@ -21,13 +21,14 @@ from ._actor import NodeActor
 from ._kinds import ANNOTATION_TYPES, is_input, is_sink, is_streaming
 from .graph import Graph, Workflow, WorkflowError, load_workflow
 from .registry import NodeRegistry, default_registry
-from .validate import EngineLimits, ValidationResult, validate_graph
+from .validate import EngineLimits, ValidationResult, prepare_graph, validate_graph
 
 __all__ = ["RunResult", "EVENT_TYPES", "run_workflow"]
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = frozenset({"job_update", "node_update", "node_progress", "output_update", "log_update"})
+EVENT_TYPES = frozenset({"job_update", "node_update", "node_progress", "output_update", "log_update",
+                         "chunk"})
 
 EventCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
 
@@ -55,6 +56,7 @@ async def run_workflow(
     on_event: EventCallback | None = None,
     limits: EngineLimits | None = None,
     events: set[str] | frozenset[str] | None = None,
+    services: Any = None,
 ) -> RunResult:
     """Validate and run ``workflow``; return how it ended.
 
@@ -62,7 +64,10 @@ async def run_workflow(
     ``on_event`` receives each event dict (``job_update``, ``node_update``,
     ``node_progress``, ``output_update``, ``log_update``) and is awaited if it
     returns an awaitable; ``events`` limits which types are built and sent
-    (default: all). ``registry`` defaults to :func:`default_registry`.
+    (default: all; ``chunk`` carries a node's streamed tokens). ``registry``
+    defaults to :func:`default_registry`. ``services`` is lent to every node
+    as ``context.services`` and to the node types' ``check`` and ``prepare``
+    hooks (the engine never looks inside).
 
     Raises :class:`WorkflowError` (with ``.result``) before any event if the
     workflow is malformed or invalid, or ``params`` names an unknown input.
@@ -88,11 +93,14 @@ async def run_workflow(
     if events is not None and not set(events) <= EVENT_TYPES:
         raise ValueError(f"unknown event types {sorted(set(events) - EVENT_TYPES)}; "
                          f"known: {sorted(EVENT_TYPES)}")
-    result = validate_graph(graph, registry, params=params, limits=limits)
+    result = validate_graph(graph, registry, params=params, limits=limits, services=services)
+    if not result.valid:
+        raise _invalid(result)
+    result = await prepare_graph(graph, registry, services)
     if not result.valid:
         raise _invalid(result)
     run = _Run(job_id=job_id or uuid.uuid4().hex, workflow_id=workflow_id, user_id=user_id,
-               registry=registry, on_event=on_event, events=events)
+               registry=registry, on_event=on_event, events=events, services=services)
     run.plan(graph, params or {})
     return await run.execute(limits.max_run_time)
 
@@ -113,8 +121,9 @@ class _Run:
 
     def __init__(self, *, job_id: str, workflow_id: str | None, user_id: str,
                  registry: NodeRegistry, on_event: EventCallback | None,
-                 events: set[str] | frozenset[str] | None):
+                 events: set[str] | frozenset[str] | None, services: Any = None):
         self.job_id = job_id
+        self.services = services
         self.workflow_id = workflow_id
         self.user_id = user_id
         self.registry = registry
@@ -128,6 +137,7 @@ class _Run:
         self.ev_progress = wanted("node_progress")
         self.ev_output = wanted("output_update")
         self.ev_log = wanted("log_update")
+        self.ev_chunk = wanted("chunk")
         self.stopping = False
         self.actors: list[NodeActor] = []
         self.by_id: dict[str, NodeActor] = {}
@@ -369,6 +379,14 @@ class _Run:
             self._emit_from_node({"type": "log_update", "node_id": node_id,
                                   "node_name": actor.title if actor else None,
                                   "content": str(content), "severity": severity})
+
+    async def chunk(self, node_id: str, content: str, done: bool, content_type: str,
+                    thinking: bool) -> None:
+        if self.ev_chunk and not self.stopping:
+            # NodeTool's Chunk message.
+            await self.emit({"type": "chunk", "node_id": node_id, "content_type": content_type,
+                             "content": content, "content_metadata": {}, "done": done,
+                             "thinking": thinking})
 
     def progress(self, node_id: str, progress: float, total: float | None) -> None:
         if self.ev_progress:

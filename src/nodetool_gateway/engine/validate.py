@@ -8,9 +8,14 @@ from typing import Any
 from ._kinds import is_annotation, is_input
 from ._types import compatible, type_str
 from .graph import Graph, GraphNode
+from .node import BaseNode
 from .registry import NodeRegistry
 
-__all__ = ["EngineLimits", "Issue", "ValidationResult", "validate_graph", "input_names"]
+_BASE_CHECK = BaseNode.check.__func__
+_BASE_PREPARE = BaseNode.prepare.__func__
+
+__all__ = ["EngineLimits", "Issue", "ValidationResult", "validate_graph", "prepare_graph",
+           "input_names"]
 
 
 @dataclass
@@ -30,7 +35,8 @@ class Issue:
     ``kind`` is one of ``unknown_type``, ``dangling_edge``, ``unknown_handle``,
     ``cycle``, ``missing_input``, ``type_mismatch``, ``control_edge``,
     ``annotation_edge``, ``too_large``, ``duplicate_id``, ``duplicate_input``,
-    ``unnamed_input``, ``unknown_param``.
+    ``unnamed_input``, ``unknown_param``, ``node_check`` (a node type's own
+    check of its data against the run's services: a model no provider serves).
     """
 
     node_id: str | None
@@ -70,7 +76,7 @@ def input_names(graph: Graph) -> dict[str, GraphNode]:
 
 
 def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None = None,
-                   limits: EngineLimits | None = None) -> ValidationResult:
+                   limits: EngineLimits | None = None, services: Any = None) -> ValidationResult:
     """Everything wrong with ``graph`` (never raises for a bad graph).
 
     Errors: unknown node types, edges whose ends don't exist, handles the
@@ -78,7 +84,8 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
     edge, edges between clearly incompatible types, graphs over ``limits``,
     duplicate node ids or input names, and ``params`` no input node takes.
     Warnings: control edges (not acted on), edges to annotation nodes,
-    input nodes without a name. Comment and Group nodes are skipped.
+    input nodes without a name. Comment and Group nodes are skipped. Each node
+    type's :meth:`~.node.BaseNode.check` sees its data and ``services``.
     """
     limits = limits or EngineLimits()
     errors: list[Issue] = []
@@ -193,6 +200,9 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
                     continue
                 errors.append(Issue(n.id, f"{_label(n)}: required input '{prop}' has neither a "
                                           f"value nor an edge", "missing_input"))
+        if cls.check.__func__ is not _BASE_CHECK:
+            for message in cls.check(n, services):
+                errors.append(Issue(n.id, f"{_label(n)}: {message}", "node_check"))
         if is_input(n.type, cls):
             name = n.data.get("name")
             if not isinstance(name, str) or not name:
@@ -213,6 +223,31 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
                                     "unknown_param"))
 
     return ValidationResult(not errors, errors, warnings, summary)
+
+
+async def prepare_graph(graph: Graph, registry: NodeRegistry, services: Any = None) -> ValidationResult:
+    """Run every node type's asynchronous :meth:`~.node.BaseNode.prepare` check, at once.
+
+    A ``ValueError`` from one becomes an error naming its node. Call after
+    :func:`validate_graph` found the graph valid.
+    """
+    import asyncio
+
+    checks: list[tuple[GraphNode, Any]] = []
+    for n in graph.nodes:
+        cls = registry.get(n.type)
+        if cls is not None and cls.prepare.__func__ is not _BASE_PREPARE:
+            checks.append((n, cls.prepare(n, services)))
+    errors: list[Issue] = []
+    if checks:
+        outcomes = await asyncio.gather(*(c for _, c in checks), return_exceptions=True)
+        for (n, _), outcome in zip(checks, outcomes):
+            if isinstance(outcome, ValueError):
+                errors.append(Issue(n.id, f"{_label(n)}: {outcome}", "node_check"))
+            elif isinstance(outcome, BaseException):
+                raise outcome
+    return ValidationResult(not errors, errors, [], {"total_nodes": len(graph.nodes),
+                                                      "total_edges": len(graph.edges)})
 
 
 def _cycles(ids: list[str], succ: dict[str, list[str]]) -> list[list[str]]:

@@ -48,6 +48,7 @@ async def validate_workflow(context: HandlerContext, workflow_id: str | None = N
                             graph: dict | None = None) -> dict[str, Any]:
     """Check a workflow without running it."""
     from ..engine import WorkflowError, load_workflow, validate_graph
+    from ..engine.validate import prepare_graph
 
     backend = context.backend
     workflow = backend.workflow(workflow_id, graph)
@@ -56,7 +57,13 @@ async def validate_workflow(context: HandlerContext, workflow_id: str | None = N
     except WorkflowError as exc:
         return {"valid": False, "errors": [str(exc)], "warnings": [],
                 "summary": {"total_nodes": 0, "total_edges": 0}}
-    return validate_graph(wf.graph, backend.registry, limits=backend.limits).as_dict()
+    services = backend.services
+    result = validate_graph(wf.graph, backend.registry, limits=backend.limits, services=services)
+    if result.valid:
+        prepared = await prepare_graph(wf.graph, backend.registry, services)
+        result.errors += prepared.errors
+        result.valid = prepared.valid
+    return result.as_dict()
 
 
 async def _run(context: HandlerContext, workflow_id: str | None, graph: dict | None,

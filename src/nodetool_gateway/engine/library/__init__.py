@@ -1,4 +1,5 @@
-"""The core node library: NodeTool's non-AI namespaces, under NodeTool's own type names."""
+"""The node library: NodeTool's core namespaces and its language-model nodes, under
+NodeTool's own type names."""
 
 # Modules whose node types the default registry loads, in order.
 MODULES = [
@@ -15,4 +16,8 @@ MODULES = [
     "nodetool_gateway.engine.library.control",
     "nodetool_gateway.engine.library.code",
     "nodetool_gateway.engine.library.base_node",
+    "nodetool_gateway.engine.library.agents",
+    "nodetool_gateway.engine.library.generators",
+    "nodetool_gateway.engine.library.llms",
+    "nodetool_gateway.engine.library.anthropic_agents",
 ]
