@@ -275,11 +275,18 @@ def assets_list(query: str | None, parent_id: str | None, limit: int, config: st
 
 @cli.command()
 @click.option("--keep-going", is_flag=True, hidden=True)
-def demo(keep_going: bool) -> None:
-    """Start a local gateway and a node on loopback, send them work, show what comes back."""
+@click.option("--provider-url", metavar="URL", default=None,
+              help="An OpenAI-compatible server for the LLM step (llama-server, Ollama's /v1, vLLM…).")
+@click.option("--model", metavar="ID", default=None, help="The model the LLM step asks for.")
+def demo(keep_going: bool, provider_url: str | None, model: str | None) -> None:
+    """Start a local gateway and a node on loopback, send them work, show what comes back.
+
+    With a language-model provider (--provider-url, or OPENAI_API_KEY, ANTHROPIC_API_KEY,
+    OLLAMA_API_URL), an LLM workflow runs too, its tokens shown as they come.
+    """
     from .demo import run_demo
 
-    code = asyncio.run(run_demo(echo=click.echo))
+    code = asyncio.run(run_demo(echo=click.echo, provider_url=provider_url, model=model))
     sys.exit(code)
 
 
@@ -390,9 +397,32 @@ async def _call(command: str, args: dict[str, Any], node_id: str | None, gateway
 
 
 def _print_update(frame: dict[str, Any]) -> None:
+    print_update(frame, lambda text, nl=True: click.echo(text, err=True, nl=nl))
+
+
+# Nodes whose streamed tokens are being written on the current line.
+_streaming: set[str] = set()
+
+
+def print_update(frame: dict[str, Any], echo: Any) -> None:
+    """Show one update: a line, or a model's tokens written as they come (``chunk``)."""
+    if frame.get("update_type") == "chunk" and isinstance(frame.get("data"), dict):
+        data = frame["data"]
+        node = str(data.get("node_id"))
+        if data.get("thinking"):
+            return
+        if node not in _streaming and not data.get("done"):
+            _streaming.add(node)
+            echo(f"… tokens from node {node}: ", nl=False)
+        if data.get("content"):
+            echo(data["content"], nl=False)
+        if data.get("done") and node in _streaming:
+            _streaming.discard(node)
+            echo("")
+        return
     line = format_update(frame)
     if line is not None:
-        click.echo(line, err=True)
+        echo(line)
 
 
 def _short(value: Any, width: int = 120) -> str:

@@ -11,10 +11,49 @@ from typing import Any, Callable
 __all__ = ["run_demo", "demo_config"]
 
 
-def demo_config(url: str, storage: str) -> Any:
-    """The embedded defaults, with storage in a scratch folder and only the bundled workflows."""
+# A model per provider NodeTool's variables can configure, when --model does not say.
+_DEMO_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "ollama": "llama3.2"}
+_NO_PROVIDER = ("no language-model provider is configured, so the LLM step is skipped. To see one, "
+                "set OPENAI_API_KEY (or ANTHROPIC_API_KEY, or OLLAMA_API_URL for a local Ollama), or "
+                "point the demo at any OpenAI-compatible server: nodetool-gateway demo "
+                "--provider-url http://127.0.0.1:8081/v1 --model NAME (README: Language models)")
+
+LLM_GRAPH = {
+    "nodes": [
+        {"id": "question", "type": "nodetool.input.StringInput",
+         "data": {"name": "question", "value": "In one sentence: what does a workflow node do?"}},
+        {"id": "agent", "type": "nodetool.agents.Agent",
+         "data": {"system": "You answer in one short sentence.", "max_tokens": 80}},
+        {"id": "answer", "type": "nodetool.output.StringOutput", "data": {"name": "answer"}},
+    ],
+    "edges": [
+        {"source": "question", "sourceHandle": "output", "target": "agent", "targetHandle": "prompt"},
+        {"source": "agent", "sourceHandle": "text", "target": "answer", "targetHandle": "value"},
+    ],
+}
+
+
+def demo_config(url: str, storage: str, *, provider_url: str | None = None,
+                model: str | None = None) -> Any:
+    """The embedded defaults, with storage in a scratch folder and only the bundled workflows.
+
+    Language models: ``provider_url`` (an OpenAI-compatible server) with ``model``;
+    else the providers NodeTool's variables name, with a small model of each.
+    """
+    import os
+
     from .config import default_config
 
+    sections: dict[str, Any] = {}
+    if provider_url:
+        sections["providers"] = {"local": {"type": "openai", "base_url": provider_url}}
+        sections["models"] = {"default_language_model": f"local:{model or 'default'}"}
+    else:
+        for name, var in (("openai", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY"),
+                          ("ollama", "OLLAMA_API_URL")):
+            if os.environ.get(var):
+                sections["models"] = {"default_language_model": f"{name}:{model or _DEMO_MODELS[name]}"}
+                break
     return default_config(
         gateway={"url": url},
         node={"id": "demo-node"},
@@ -22,12 +61,14 @@ def demo_config(url: str, storage: str) -> Any:
         shutdown={"grace": "5s"},
         storage={"path": storage},
         workflows={"paths": []},
+        **sections,
     )
 
 
-async def run_demo(echo: Callable[..., Any] = print) -> int:
+async def run_demo(echo: Callable[..., Any] = print, *, provider_url: str | None = None,
+                   model: str | None = None) -> int:
     """Run the demo; returns the exit code (0 when every call answered as expected)."""
-    from .cli import format_update
+    from .cli import print_update
     from .gateway import LocalGateway, OperatorClient
     from .logs import setup_logging
     from .session import GatewayClient
@@ -43,11 +84,25 @@ async def run_demo(echo: Callable[..., Any] = print) -> int:
         ("list_jobs", {"limit": 5}, "success"),
         ("run_workflow", {"workflow_id": "word-stats", "params": {"txt": "a typo"}}, "error"),
     ]
+    with tempfile.TemporaryDirectory(prefix="nodetool-gateway-demo-") as scratch:
+        cfg = demo_config("ws://127.0.0.1:1", scratch, provider_url=provider_url, model=model)
+    if cfg.models.default_language_model is not None:
+        calls.insert(3, ("run_workflow", {"graph": LLM_GRAPH}, "success"))
+    else:
+        echo(_NO_PROVIDER + "\n")
+    def out(text: str, nl: bool = True) -> None:
+        text = "  " + text if text.startswith("…") else text
+        if nl:
+            echo(text)
+        else:
+            echo(text, nl=False)
+
     failures = 0
     with tempfile.TemporaryDirectory(prefix="nodetool-gateway-demo-") as storage:
         async with LocalGateway() as gateway:
             echo(f"local gateway listening on {gateway.url}")
-            client = GatewayClient(config=demo_config(gateway.url, storage))
+            client = GatewayClient(config=demo_config(gateway.url, storage, provider_url=provider_url,
+                                                      model=model))
             node = asyncio.create_task(client.run())
             try:
                 await asyncio.wait_for(client.wait_registered(), 10)
@@ -58,9 +113,7 @@ async def run_demo(echo: Callable[..., Any] = print) -> int:
                         echo(f"$ nodetool-gateway call {command} --args '{json.dumps(args)}'")
 
                         def show(frame: dict[str, Any]) -> None:
-                            line = format_update(frame)
-                            if line is not None:
-                                echo("  " + line)
+                            print_update(frame, out)
 
                         start = time.perf_counter()
                         answer = await op.call(command, args, timeout=60, on_update=show)
