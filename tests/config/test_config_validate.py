@@ -423,3 +423,15 @@ def test_gateway_model_usable_directly(tmp_path):
     g = GatewayConfig(url="wss://gw", auth={"token_file": str(tmp_path / "t")})
     assert g.token() == "abc"
     assert GatewayConfig(auth={"token": ""}).token() is None
+
+
+def test_null_providers_means_nodetools_variables():
+    """providers: null keeps null (providers from OPENAI_API_KEY & co.), unlike an emptied section."""
+    from nodetool_gateway.config import Config
+    from nodetool_gateway.providers import LanguageModels
+
+    config = Config.model_validate({"providers": None, "retry": None})
+    assert config.providers is None and config.retry == Config().retry
+    models = LanguageModels.from_config(config, {"OPENAI_API_KEY": "sk-x"})
+    assert models.names == ["openai"] and models.implicit
+    assert LanguageModels.from_config(Config.model_validate({"providers": {}}), {"OPENAI_API_KEY": "k"}).names == []

@@ -560,8 +560,11 @@ class Config(_Model):
     @classmethod
     def _empty_sections(cls, data: Any) -> Any:
         # "retry:" with every child commented out parses as null; read it as {}.
+        # A section whose default is null (providers: from the environment) keeps null.
         if isinstance(data, dict):
-            return {k: {} if v is None and k in cls.model_fields else v for k, v in data.items()}
+            fields = cls.model_fields
+            return {k: {} if v is None and k in fields and fields[k].default is not None else v
+                    for k, v in data.items()}
         return data
 
     @model_validator(mode="after")
