@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -220,3 +221,22 @@ def _reset_sample_handlers():
 
     sample_handlers.reset()
     yield
+
+
+@contextlib.asynccontextmanager
+async def serving(cfg):
+    """A local gateway, a node with ``cfg`` joined to it, and an operator connected."""
+    from nodetool_gateway import GatewayClient
+    from nodetool_gateway.gateway import LocalGateway, OperatorClient
+
+    async with LocalGateway() as gw:
+        cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"url": gw.url})})
+        client = GatewayClient(config=cfg)
+        task = asyncio.create_task(client.run())
+        try:
+            await asyncio.wait_for(client.wait_registered(), 10 * TIME)
+            async with OperatorClient.connect(gw.operator_url) as op:
+                yield op, client
+        finally:
+            client.stop()
+            await asyncio.wait_for(task, 10 * TIME)

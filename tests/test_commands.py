@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TIME, node_config
+from conftest import TIME, node_config, serving
 from stores.test_collections import chroma_path  # noqa: F401  (fixture)
 from stores.test_models import hf_cache, ollama  # noqa: F401  (fixtures)
 
 from nodetool_gateway import GatewayClient
-from nodetool_gateway.gateway import LocalGateway, OperatorClient
+from nodetool_gateway.gateway import OperatorClient
 
 EXAMPLES = Path(__file__).parent / "data" / "nodetool-examples"
 FILTER_ID = json.loads((EXAMPLES / "Filter JSON Data.json").read_text())["id"]
@@ -62,22 +61,6 @@ class Setup:
         answer = await self.op.call(command, args, timeout=30 * TIME)
         assert answer["status"] == "error", answer
         return answer
-
-
-@contextlib.asynccontextmanager
-async def serving(cfg):
-    """A local gateway, a node with ``cfg`` joined to it, and an operator connected."""
-    async with LocalGateway() as gw:
-        cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"url": gw.url})})
-        client = GatewayClient(config=cfg)
-        task = asyncio.create_task(client.run())
-        try:
-            await asyncio.wait_for(client.wait_registered(), 10 * TIME)
-            async with OperatorClient.connect(gw.operator_url) as op:
-                yield op, client
-        finally:
-            client.stop()
-            await asyncio.wait_for(task, 10 * TIME)
 
 
 @pytest.fixture

@@ -15,13 +15,15 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import TIME, serving
 
 from llm.conftest import providers_for
 from llm.search_engine import SearchEngine
-from llm.test_llm_nodes import llm_config, run, serving
+from llm.test_llm_nodes import llm_config, run
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "nodetool-examples-ai"
 FILES = sorted(p.name for p in EXAMPLES.glob("*.json"))
+EXAMPLE_TIMEOUT = 300 * TIME
 RESEARCH = {"Autonomous Research Agent.json", "Wikipedia Agent.json"}
 # Output node type -> the Python type its value must have (Output and Preview take any).
 DECLARED = {"StringOutput": str, "IntegerOutput": int, "FloatOutput": (int, float),
@@ -57,7 +59,8 @@ async def node(tmp_path, llama, engine):
 async def test_example_runs_end_to_end(node, name):
     """The example runs: every output has a value of its type, chunks came first, job completed."""
     workflow = json.loads((EXAMPLES / name).read_text())
-    r = await run(node, workflow["graph"])
+    # A research agent makes up to 7 model calls; a busy 2-core machine needs the time.
+    r = await run(node, workflow["graph"], timeout=EXAMPLE_TIMEOUT)
     assert r.ok, r.answer.get("error")
     for output, kind in sinks(workflow).items():
         assert output in r.outputs, (output, sorted(r.outputs))

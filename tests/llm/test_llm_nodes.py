@@ -8,35 +8,16 @@ job record, not wording.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import pytest
-from conftest import TIME, node_config
+from conftest import TIME, node_config, serving
 
 from llm.conftest import providers_for
 from llm.llama import MODEL_ALIAS
-from nodetool_gateway import GatewayClient
-from nodetool_gateway.gateway import LocalGateway, OperatorClient
+from nodetool_gateway.gateway import OperatorClient
 
 CALL_TIMEOUT = 120 * TIME
-
-
-@contextlib.asynccontextmanager
-async def serving(cfg):
-    """A local gateway, a node with ``cfg`` joined to it, and an operator connected."""
-    async with LocalGateway() as gw:
-        cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"url": gw.url})})
-        client = GatewayClient(config=cfg)
-        task = asyncio.create_task(client.run())
-        try:
-            await asyncio.wait_for(client.wait_registered(), 10 * TIME)
-            async with OperatorClient.connect(gw.operator_url) as op:
-                yield op, client
-        finally:
-            client.stop()
-            await asyncio.wait_for(task, 15 * TIME)
 
 
 def llm_config(tmp_path, server, **sections):
@@ -76,10 +57,11 @@ class Run:
         return [u["data"] for u in self.updates if u["update_type"] == "chunk"]
 
 
-async def run(op: OperatorClient, g: dict, params: dict | None = None) -> Run:
+async def run(op: OperatorClient, g: dict, params: dict | None = None,
+              timeout: float = CALL_TIMEOUT) -> Run:
     updates: list[dict] = []
     answer = await op.call("run_workflow", {"graph": g, "params": params or {}},
-                           timeout=CALL_TIMEOUT, on_update=updates.append)
+                           timeout=timeout, on_update=updates.append)
     return Run(answer, updates)
 
 

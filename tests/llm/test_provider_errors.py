@@ -14,11 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pydantic import SecretStr
-from conftest import TIME
+from conftest import TIME, serving
 
-from llm.conftest import providers_for
 from llm.llama import MODEL_ALIAS, LlamaServer, free_port
-from llm.test_llm_nodes import agent_graph, llm_config, run, serving
+from llm.test_llm_nodes import agent_graph, llm_config, run
 from nodetool_gateway.config import snapshot_from_config
 
 

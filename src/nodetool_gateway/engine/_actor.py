@@ -196,7 +196,8 @@ class NodeActor:
                 except ValidationError as exc:
                     raise NodeInputError(_invalid(key, exc)) from None
         node.dynamic_properties = dict(self.gnode.dynamic_properties) if cls.is_dynamic else {}
-        node.dynamic_outputs = self.gnode.dynamic_outputs
+        if self.gnode.dynamic_outputs:  # the class default is {}
+            node.dynamic_outputs = self.gnode.dynamic_outputs
         return node
 
     def _assign(self, handle: str, value: Any) -> None:

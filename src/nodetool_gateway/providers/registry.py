@@ -18,8 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._base import ChatEvent, ChatProvider, ChatRequest, ProviderError, TextDelta, ToolCall, \
-    ToolCallEvent, Usage
+from ._base import ChatEvent, ChatProvider, ChatRequest, ProviderError, ToolCall
 
 if TYPE_CHECKING:
     from ..config import Config, ProviderConfig
@@ -111,29 +110,6 @@ class ChatModel:
                     yield event
             finally:
                 await self._owner._leave()
-
-    async def complete(self, request: ChatRequest, on_text=None) -> ChatResult:
-        """The whole answer; ``on_text(delta, thinking)`` (sync or async) sees each piece."""
-        result = ChatResult()
-        text: list[str] = []
-        thinking: list[str] = []
-        async for event in self.stream(request):
-            if isinstance(event, TextDelta):
-                (thinking if event.thinking else text).append(event.text)
-                if on_text is not None:
-                    pending = on_text(event.text, event.thinking)
-                    if pending is not None:
-                        await pending
-            elif isinstance(event, ToolCallEvent):
-                result.tool_calls.append(event.call)
-            elif isinstance(event, Usage):
-                result.input_tokens += event.input_tokens
-                result.output_tokens += event.output_tokens
-            else:
-                result.finish_reason = event.reason
-        result.text = "".join(text)
-        result.thinking = "".join(thinking)
-        return result
 
 
 class LanguageModels:

@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import Field
+
 from ...providers import (ChatMessage, ChatModel, ChatRequest, ChatResult, Finish, ModelError,
                           ProviderError, TextDelta, ToolCallEvent, Usage)
 from ..node import BaseNode
@@ -35,6 +37,10 @@ __all__ = [
     "schema_from_outputs",
     "JsonItems",
     "chunk_value",
+    "model_field",
+    "image_field",
+    "audio_field",
+    "needs_outputs",
 ]
 
 # NodeTool's LanguageModel default: the user picks one, or the config's default fills it.
@@ -87,6 +93,24 @@ class LLMNode(BaseNode):
             return _language_models(context.services).chat(getattr(self, "model", None) or EMPTY_MODEL)
         except ModelError as exc:
             raise ValueError(str(exc)) from None
+
+
+def model_field(description: str) -> Any:
+    """A ``model`` property: NodeTool's empty LanguageModel until a workflow picks one."""
+    return Field(default_factory=lambda: dict(EMPTY_MODEL), description=description)
+
+
+def image_field(description: str) -> Any:
+    return Field(default_factory=lambda: dict(EMPTY_IMAGE), description=description)
+
+
+def audio_field(description: str) -> Any:
+    return Field(default_factory=lambda: dict(EMPTY_AUDIO), description=description)
+
+
+def needs_outputs(node: Any, what: str) -> list[str]:
+    """The validation error of a node type whose outputs a workflow must declare."""
+    return [] if node.dynamic_outputs else [f"declare outputs for the fields you want to {what}"]
 
 
 def chunk_value(text: str, *, done: bool = False, thinking: bool = False) -> dict[str, Any]:
@@ -246,7 +270,6 @@ def parse_json_object(text: str | ChatResult, what: str, context: Any = None) ->
             continue
         if isinstance(value, dict):
             return value
-    start = text.find("{")
     if cut_off and start >= 0:
         try:
             value = close_json(text[start:])
@@ -303,7 +326,6 @@ class JsonItems:
     """
 
     def __init__(self) -> None:
-        self._buf: list[str] = []
         self._in_array = False
         self._depth = 0          # depth inside the array's items
         self._in_string = False

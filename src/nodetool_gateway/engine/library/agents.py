@@ -16,26 +16,14 @@ from typing import Any, TypedDict
 from pydantic import Field
 
 from ...providers import ChatMessage, ChatRequest, ChatResult, TextDelta
-from ._llm import (EMPTY_AUDIO, EMPTY_IMAGE, EMPTY_MODEL, AudioRef, ImageRef, LanguageModel, LLMNode,
-                   call_model, chunk_value, history_messages, parse_json_object, schema_from_outputs,
-                   stream_call, user_message)
+from ._llm import (AudioRef, ImageRef, LanguageModel, LLMNode, audio_field, call_model, chunk_value,
+                   history_messages, image_field, model_field, needs_outputs, parse_json_object,
+                   schema_from_outputs, stream_call, user_message)
 from ._tools import Tool, build_tools, tool_problems
 
 NAMESPACE = "nodetool.agents"
 
 MAX_AGENT_ITERATIONS = 32
-
-
-def _model_field(description: str) -> Any:
-    return Field(default_factory=lambda: dict(EMPTY_MODEL), description=description)
-
-
-def _image_field(description: str) -> Any:
-    return Field(default_factory=lambda: dict(EMPTY_IMAGE), description=description)
-
-
-def _audio_field(description: str) -> Any:
-    return Field(default_factory=lambda: dict(EMPTY_AUDIO), description=description)
 
 
 class _ToolUsing(LLMNode):
@@ -68,12 +56,12 @@ class Agent(_ToolUsing):
     """Generate natural language responses using LLM providers and streams output.
     llm, text-generation, chatbot, question-answering, streaming"""
 
-    model: LanguageModel = _model_field("Model to use for execution")
+    model: LanguageModel = model_field("Model to use for execution")
     system: str = Field(default="You are a friendly assistant", description="The system prompt for the LLM")
     prompt: str = Field(default="", description="The prompt for the LLM")
     tools: list[Any] = Field(default=[], description="Tools to enable for the agent.")
-    image: ImageRef = _image_field("The image to analyze")
-    audio: AudioRef = _audio_field("The audio to analyze")
+    image: ImageRef = image_field("The image to analyze")
+    audio: AudioRef = audio_field("The audio to analyze")
     history: list[Any] = Field(default=[], description="The messages for the LLM")
     thread_id: str | None = Field(default="", description="Accepted for NodeTool's files; threads are not kept here.")
     max_tokens: int = Field(default=8192, ge=1, le=100000)
@@ -134,10 +122,10 @@ class Summarizer(LLMNode):
     text, summarization, nlp, content, streaming"""
 
     system_prompt: str = Field(default=SUMMARIZER_PROMPT, description="The system prompt for the summarizer")
-    model: LanguageModel = _model_field("Model to use for summarization")
+    model: LanguageModel = model_field("Model to use for summarization")
     text: str = Field(default="", description="The text to summarize")
-    image: ImageRef = _image_field("Optional image to condition the summary")
-    audio: AudioRef = _audio_field("Optional audio to condition the summary")
+    image: ImageRef = image_field("Optional image to condition the summary")
+    audio: AudioRef = audio_field("Optional audio to condition the summary")
 
     class OutputType(TypedDict):
         text: str
@@ -207,10 +195,10 @@ class Classifier(LLMNode):
     classification, nlp, categorization"""
 
     system_prompt: str = Field(default=CLASSIFIER_PROMPT, description="The system prompt for the classifier")
-    model: LanguageModel = _model_field("Model to use for classification")
+    model: LanguageModel = model_field("Model to use for classification")
     text: str = Field(default="", description="Text to classify")
-    image: ImageRef = _image_field("Optional image to classify in context")
-    audio: AudioRef = _audio_field("Optional audio to classify in context")
+    image: ImageRef = image_field("Optional image to classify in context")
+    audio: AudioRef = audio_field("Optional audio to classify in context")
     categories: list[str] = Field(default=[], description="List of possible categories.")
 
     async def process(self, context: Any) -> str:
@@ -259,26 +247,22 @@ Validation
 """
 
 
-def _needs_outputs(node: Any, what: str) -> list[str]:
-    return [] if node.dynamic_outputs else [f"declare outputs for the fields you want to {what}"]
-
-
 class Extractor(LLMNode):
     """Extract structured data from text content using LLM providers.
     data-extraction, structured-data, nlp, parsing"""
 
     system_prompt: str = Field(default=EXTRACTOR_PROMPT, description="The system prompt for the data extractor")
-    model: LanguageModel = _model_field("Model to use for data extraction")
+    model: LanguageModel = model_field("Model to use for data extraction")
     text: str = Field(default="", description="The text to extract data from")
-    image: ImageRef = _image_field("Optional image to assist extraction")
-    audio: AudioRef = _audio_field("Optional audio to assist extraction")
+    image: ImageRef = image_field("Optional image to assist extraction")
+    audio: AudioRef = audio_field("Optional audio to assist extraction")
 
     class OutputType(TypedDict):
         pass
 
     @classmethod
     def check(cls, node: Any, services: Any) -> list[str]:
-        return super().check(node, services) + _needs_outputs(node, "extract")
+        return super().check(node, services) + needs_outputs(node, "extract")
 
     async def process(self, context: Any) -> dict[str, Any]:
         import json
@@ -330,7 +314,7 @@ class ResearchAgent(_ToolUsing):
     research, web-search, data-gathering, agent, automation"""
 
     objective: str = Field(default="", description="The research objective or question to investigate")
-    model: LanguageModel = _model_field("Model to use for research and synthesis")
+    model: LanguageModel = model_field("Model to use for research and synthesis")
     system_prompt: str = Field(default=RESEARCH_PROMPT, description="System prompt guiding the agent's research behavior")
     tools: list[Any] = Field(default_factory=lambda: [{"type": "tool_name", "name": "google_search"},
                                                       {"type": "tool_name", "name": "browser"}],
@@ -342,7 +326,7 @@ class ResearchAgent(_ToolUsing):
 
     @classmethod
     def check(cls, node: Any, services: Any) -> list[str]:
-        return super().check(node, services) + _needs_outputs(node, "research")
+        return super().check(node, services) + needs_outputs(node, "research")
 
     async def process(self, context: Any) -> dict[str, Any]:
         import json

@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 
 from pydantic import Field
 
-from ._llm import EMPTY_MODEL, LanguageModel, LLMNode, chunk_value
+from ._llm import EMPTY_MODEL, LanguageModel, LLMNode, chunk_value, model_field
 
 NAMESPACE = "anthropic.agents"
 
@@ -43,8 +43,7 @@ class ClaudeAgent(LLMNode):
     claude, agent, ai, anthropic, sandbox, assistant"""
 
     prompt: str = Field(default="", description="The task or question for the Claude agent to work on.")
-    model: LanguageModel = Field(default_factory=lambda: dict(EMPTY_MODEL),
-                                 description="The Claude compatible model to use for the agent.")
+    model: LanguageModel = model_field("The Claude compatible model to use for the agent.")
     system_prompt: str = Field(default="", description="Optional system prompt to guide the agent's behavior.")
     max_turns: int = Field(default=20, ge=1, le=100, description="Maximum number of turns the agent can take.")
     allowed_tools: list[str] = Field(default_factory=lambda: ["Read", "Write", "Bash"],

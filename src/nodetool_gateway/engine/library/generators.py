@@ -16,18 +16,15 @@ from typing import Any, TypedDict
 from pydantic import Field
 
 from ...providers import ChatMessage, ChatRequest
-from ._llm import (EMPTY_AUDIO, EMPTY_IMAGE, EMPTY_MODEL, AudioRef, ImageRef, LanguageModel, LLMNode,
-                   call_model, parse_json_object, schema_from_outputs, stream_json_items, user_message)
+from ._llm import (AudioRef, ImageRef, LanguageModel, LLMNode, audio_field, call_model, image_field,
+                   model_field, needs_outputs, parse_json_object, schema_from_outputs,
+                   stream_json_items, user_message)
 
 NAMESPACE = "nodetool.generators"
 
 # Without a count in the prompt, a list or table stops at this many entries.
 DEFAULT_MAX_ITEMS = 50
 _COUNT = re.compile(r"\b(\d{1,3})\b")
-
-
-def _model_field(description: str) -> Any:
-    return Field(default_factory=lambda: dict(EMPTY_MODEL), description=description)
 
 
 def requested_count(text: str) -> int | None:
@@ -54,7 +51,7 @@ class ListGenerator(LLMNode):
     """LLM Agent to create a stream of strings based on a user prompt.
     llm, text streaming"""
 
-    model: LanguageModel = _model_field("The model to use for string generation.")
+    model: LanguageModel = model_field("The model to use for string generation.")
     prompt: str = Field(default="", description="The user prompt")
     input_text: str = Field(default="", description="The input text to be analyzed by the agent.")
     max_tokens: int = Field(default=4096, ge=1, le=100000, description="The maximum number of tokens to generate.")
@@ -119,7 +116,7 @@ class DataGenerator(LLMNode):
     """LLM Agent to create a dataframe based on a user prompt.
     llm, dataframe creation, data structuring"""
 
-    model: LanguageModel = _model_field("The model to use for data generation.")
+    model: LanguageModel = model_field("The model to use for data generation.")
     prompt: str = Field(default="", description="The user prompt")
     input_text: str = Field(default="", description="The input text to be analyzed by the agent.")
     max_tokens: int = Field(default=4096, ge=1, le=100000, description="The maximum number of tokens to generate.")
@@ -201,13 +198,11 @@ class StructuredOutputGenerator(LLMNode):
     data-generation, structured-data, json, synthesis"""
 
     system_prompt: str = Field(default=STRUCTURED_PROMPT, description="The system prompt guiding JSON generation.")
-    model: LanguageModel = _model_field("Model to use for structured generation.")
+    model: LanguageModel = model_field("Model to use for structured generation.")
     instructions: str = Field(default="", description="Detailed instructions for the structured output.")
     context: str = Field(default="", description="Optional context to ground the generation.")
-    image: ImageRef = Field(default_factory=lambda: dict(EMPTY_IMAGE),
-                            description="Optional image to include in the generation request.")
-    audio: AudioRef = Field(default_factory=lambda: dict(EMPTY_AUDIO),
-                            description="Optional audio to include in the generation request.")
+    image: ImageRef = image_field("Optional image to include in the generation request.")
+    audio: AudioRef = audio_field("Optional audio to include in the generation request.")
     max_tokens: int = Field(default=4096, ge=1, le=16384, description="The maximum number of tokens to generate.")
 
     class OutputType(TypedDict):
@@ -215,10 +210,7 @@ class StructuredOutputGenerator(LLMNode):
 
     @classmethod
     def check(cls, node: Any, services: Any) -> list[str]:
-        problems = super().check(node, services)
-        if not node.dynamic_outputs:
-            problems.append("declare outputs for the fields you want to generate")
-        return problems
+        return super().check(node, services) + needs_outputs(node, "generate")
 
     async def process(self, context: Any) -> dict[str, Any]:
         model = self.chat_model(context)
@@ -278,7 +270,7 @@ class ChartGenerator(LLMNode):
     """LLM Agent to create chart configurations based on natural language descriptions.
     llm, data visualization, charts"""
 
-    model: LanguageModel = _model_field("The model to use for chart generation.")
+    model: LanguageModel = model_field("The model to use for chart generation.")
     prompt: str = Field(default="", description="Natural language description of the desired chart")
     data: dict[str, Any] = Field(default_factory=lambda: {"type": "dataframe", "uri": "", "asset_id": None,
                                                           "data": None, "columns": None},

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from ...providers import ChatMessage, ChatRequest
-from ._llm import EMPTY_MODEL, LanguageModel, LLMNode, call_model
+from ._llm import LanguageModel, LLMNode, call_model, model_field
 
 NAMESPACE = "nodetool.llms"
 
@@ -27,7 +27,7 @@ class Summarizer(LLMNode):
     text, summarization, nlp, content"""
 
     system_prompt: str = Field(default=SUMMARIZER_PROMPT, description="The system prompt for the summarizer")
-    model: LanguageModel = Field(default_factory=lambda: dict(EMPTY_MODEL), description="Model to use for summarization")
+    model: LanguageModel = model_field("Model to use for summarization")
     text: str = Field(default="", description="The text to summarize")
     max_tokens: int = Field(default=200, ge=50, le=16384, description="Target maximum number of tokens for the summary")
     context_window: int = Field(default=4096, ge=1, le=200000, description="Context window for the model")
