@@ -55,7 +55,7 @@ class NodeClock:
     def __init__(self, client) -> None:
         self.inside: list[float] = []
         self._arrived: dict[str, float] = {}
-        on_frame = client._on_frame
+        on_frame = client._connection.on_frame
 
         async def timed_on_frame(frame):
             if '"node.invoke.request"' in frame:
@@ -64,7 +64,7 @@ class NodeClock:
                 self._arrived[json.loads(frame)["payload"]["id"]] = time.perf_counter()
             await on_frame(frame)
 
-        client._on_frame = timed_on_frame
+        client._connection.on_frame = timed_on_frame
 
     def watch(self, ws) -> None:
         send = ws.send

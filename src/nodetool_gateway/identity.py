@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -48,6 +49,13 @@ class DeviceIdentity:
                                             serialization.PublicFormat.Raw)
         self.public_key = b64url(raw)
         self.device_id = hashlib.sha256(raw).hexdigest()
+
+    @classmethod
+    def for_config(cls, cfg: Any) -> "DeviceIdentity":
+        """The node's identity: ``gateway.openclaw.identity_path``, or one in its storage."""
+        path = cfg.gateway.openclaw.identity_path
+        return cls.load_or_create(
+            Path(path) if path else Path(cfg.storage.path).expanduser() / "openclaw" / "device.json")
 
     @classmethod
     def load_or_create(cls, path: str | Path) -> "DeviceIdentity":

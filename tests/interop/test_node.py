@@ -198,7 +198,7 @@ async def test_node_restart_reuses_device_token(node, gw, op, tmp_path):
     try:
         await registered(again)
         assert again._identity.device_id == device_id
-        assert again._proto.used_device_token and again._proto.hello["auth"]["method"] == "device-token"
+        assert again._connection.proto.used_device_token and again._connection.proto.hello["auth"]["method"] == "device-token"
     finally:
         again.stop()
         await asyncio.wait_for(task, 15 * TIME)

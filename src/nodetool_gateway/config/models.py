@@ -12,6 +12,7 @@ import typing
 import ipaddress
 import re
 import socket
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -239,6 +240,16 @@ class GatewayConfig(_Model):
     def token(self) -> str | None:
         """The auth token (read from ``auth.token_file`` when set), or ``None``."""
         return self.auth.read_token()
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for a ``wss://`` URL (its CA and client certificate), else None."""
+        if not self.url.startswith("wss://"):
+            return None
+        tls = self.tls
+        ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+        if tls.cert_file:
+            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+        return ctx
 
 
 def _default_node_id() -> str:

@@ -163,6 +163,25 @@ class Protocol:
     def answer(self, request: Request, ans: Answer) -> str:
         raise NotImplementedError
 
+    def answer_within(self, request: Request, ans: Answer, limit: int) -> str:
+        """The answer's frame, or a TOO_LARGE / HANDLER_ERROR answer when it cannot go.
+
+        ``limit`` is the node's own frame limit; a protocol with a smaller one
+        (``max_outgoing``) holds its answers to that.
+        """
+        try:
+            frame = self.answer(request, ans)
+        except (TypeError, ValueError) as exc:
+            frame = self.answer(request, Answer.failure(
+                Code.HANDLER_ERROR, f"result is not JSON: {exc}"))
+        if self.max_outgoing is not None:
+            limit = min(limit, self.max_outgoing)
+        if len(frame) > limit:
+            frame = self.answer(request, Answer.failure(
+                Code.TOO_LARGE, f"the answer of {len(frame)} bytes is over the "
+                                f"{limit} bytes the gateway accepts"))
+        return frame
+
     def updates(self, request: Request, job_id: str | None, update_type: str,
                 data: Any) -> list[str]:
         raise NotImplementedError

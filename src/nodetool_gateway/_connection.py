@@ -1,0 +1,381 @@
+"""The connection: one node's socket to its gateway, across reconnects.
+
+It connects (TLS, credentials), runs the protocol's handshake, heartbeats and
+watches for a dead peer, reads frames, decodes them and hands each request and
+cancel to the dispatcher in read order. It is also the dispatcher's way out
+(its ``Replies`` port): live frames go out only while registered, answers made
+while down wait in the outbox for the next registration. Between connections it
+backs off and retries until the node stops it. It knows nothing of routes,
+handlers or the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from . import __version__
+from .config import Config
+from .delivery import Outbox
+from .errors import AuthRefused, Code, FatalError
+from .protocols import (Answer, Control, HandshakeRejected, Offer, Protocol, ProtocolError,
+                        Request, protocol_for)
+from .retry import Backoff
+
+__all__ = ["GatewayConnection", "connection_settings"]
+
+
+class GatewayConnection:
+    """The socket side of a node: ``await run(stop)`` connects until ``stop`` is set."""
+
+    def __init__(self, config: Config, *, offer: Callable[[], Offer],
+                 status: Callable[[], tuple[str, int]], log: logging.Logger):
+        self.config = config  # the node's current config (``configure`` swaps it)
+        self.websocket: ClientConnection | Any | None = None  # the open socket, if any
+        self.connected = False  # a socket is open (the handshake may still be running)
+        self.registrations = 0  # handshakes completed so far
+        self.identity: Any = None  # OpenClaw device identity, loaded on first use
+        self.registered = asyncio.Event()  # registered and the outbox flushed
+        self.proto: Protocol | None = None  # the protocol object of the open socket
+        # Where decoded frames go: the dispatcher's entry points (the node wires them).
+        self.on_request: Callable[[Request], Awaitable[None]] | None = None
+        self.on_cancel: Callable[[str], None] | None = None
+        self.on_delivered: Callable[[str], None] = lambda key: None  # an answer went out
+        self._offer = offer  # what the node offers, asked at every registration
+        self._status = status  # (status word, calls in flight) for heartbeats
+        self._log = log
+        self._backoff = Backoff.from_config(config.retry)
+        self._outbox = Outbox(config.limits.outbox_max_messages)
+        self._max_message_size = config.gateway.max_message_size  # read on every frame
+        self._ready = False  # registered and flushed: answers may go straight out
+        self._closing = False  # the node closed the socket on purpose (drain)
+        self._reconnect = False  # the node asked for a fresh connection (config change)
+        self._served = False  # this attempt got past the handshake
+        self._heartbeat_wakeup = asyncio.Event()  # the interval changed: beat now
+        self._told: set[str] = set()  # the protocol's notes, each logged once
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def backlog(self) -> int:
+        """Answers waiting in the outbox."""
+        return len(self._outbox)
+
+    def configure(self, cfg: Config) -> None:
+        """Take a new config's limits and timings (the node reconnects for the rest)."""
+        interval_changed = cfg.heartbeat.interval != self.config.heartbeat.interval
+        self.config = cfg
+        self._outbox.max_messages = cfg.limits.outbox_max_messages
+        self._max_message_size = cfg.gateway.max_message_size
+        self._backoff = Backoff.from_config(cfg.retry)
+        if interval_changed:
+            self._heartbeat_wakeup.set()
+
+    # Life
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, serve and reconnect until ``stop`` is set; raise :class:`FatalError`."""
+        while True:
+            cfg = self.config
+            self._reconnect = self._served = False
+            retry_after: float | None = None
+            try:
+                await self._connect_once(cfg)
+            except HandshakeRejected as exc:
+                if exc.fatal:
+                    raise AuthRefused(f"the gateway at {cfg.gateway.url} refused the node: "
+                                      f"{exc.message}") from None
+                self._log.warning("gateway %s: %s", cfg.gateway.url, exc.message)
+                retry_after = exc.retry_after
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                if status in (401, 403):
+                    raise AuthRefused(
+                        f"the gateway at {cfg.gateway.url} refused the node's credentials "
+                        f"(HTTP {status}): check gateway.auth in the config") from None
+                self._log.warning("gateway %s answered HTTP %d", cfg.gateway.url, status)
+            except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
+                what = "lost the connection to" if self._served else "cannot reach"
+                self._log.warning("%s gateway %s: %s", what, cfg.gateway.url, _brief(exc))
+            if stop.is_set():
+                return
+            if self._reconnect:
+                continue
+            delay = self._backoff.next_delay()
+            if delay is None:
+                raise FatalError(
+                    f"gave up on gateway {cfg.gateway.url} after {self._backoff.attempts} "
+                    "attempts (retry.max_attempts)")
+            if retry_after is not None:
+                delay = retry_after  # the gateway said when to come back
+            self._log.info("reconnecting in %.2fs (attempt %d)", delay, self._backoff.attempts)
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return
+            except TimeoutError:
+                pass
+
+    async def reconnect(self) -> None:
+        """Close the socket so the loop connects again with the current config."""
+        self._reconnect = True
+        if self.websocket is not None:
+            await self.websocket.close(1000, "node config changed")
+
+    async def close(self, code: int = 1001, reason: str = "node shutting down") -> None:
+        self._closing = True
+        if self.websocket is not None:
+            await self.websocket.close(code, reason)
+
+    async def reregister(self) -> bool:
+        """Tell the gateway of a new offer; False when that takes a reconnect."""
+        proto = self.proto or self.new_protocol()
+        frame = proto.reregistration(self._offer())
+        if frame is None:
+            return False
+        if self.websocket is not None:
+            try:
+                await self.websocket.send(frame)
+            except ConnectionClosed:
+                pass  # the next connection registers with the new offer
+        return True
+
+    def new_protocol(self) -> Protocol:
+        cfg = self.config
+        if cfg.gateway.protocol == "openclaw" and self.identity is None:
+            from .identity import DeviceIdentity
+
+            self.identity = DeviceIdentity.for_config(cfg)
+        return protocol_for(cfg, identity=self.identity, version=__version__)
+
+    async def _connect_once(self, cfg: Config) -> None:
+        gw = cfg.gateway
+        proto = self.new_protocol()
+        half = cfg.heartbeat.timeout / 2
+        # websockets' own max_size is a hard ceiling; frames between the configured
+        # limit and it are answered TOO_LARGE and the session goes on.
+        async with connect(
+            proto.connect_url(gw.url),
+            additional_headers=proto.connect_headers(),
+            ssl=gw.ssl_context(),
+            open_timeout=gw.open_timeout,
+            ping_interval=half,
+            ping_timeout=half,
+            # A dead peer won't answer the close handshake either: don't wait long for it.
+            close_timeout=min(10.0, half),
+            max_size=gw.max_message_size * 4,
+            user_agent_header=f"nodetool-gateway/{__version__}",
+            compression=None,
+        ) as ws:
+            await self._serve(ws, proto)
+
+    async def _serve(self, ws: ClientConnection, proto: Protocol) -> None:
+        self.websocket, self.connected, self.proto = ws, True, proto
+        heartbeat: asyncio.Task | None = None
+        try:
+            await self._handshake(ws, proto)
+            self._served = True
+            self.registrations += 1
+            self._backoff.reset()
+            offer = self._offer()
+            self._log.info("registered with %s as %s (%d commands, %d message types)",
+                           self.config.gateway.url, offer.node_id, len(offer.commands),
+                           len(offer.message_types))
+            for note in proto.take_notes():
+                if note not in self._told:
+                    self._told.add(note)
+                    self._log.info("%s", note)
+            await self._flush_outbox(ws)
+            self.registered.set()
+            if proto.heartbeat_interval is not None:
+                heartbeat = asyncio.create_task(self._heartbeat_loop(), name="gateway-heartbeat")
+            await self._receive(ws, proto)
+            who = "node" if self._closing or self._reconnect else "gateway"
+            self._log.info("%s closed the connection (code %s%s)", who, ws.close_code,
+                           f", {ws.close_reason}" if ws.close_reason else "")
+        finally:
+            self._ready = self.connected = False
+            self.websocket = self.proto = None
+            self.registered.clear()
+            if heartbeat is not None:
+                heartbeat.cancel()
+                try:
+                    await heartbeat
+                except (asyncio.CancelledError, ConnectionClosed):
+                    pass
+
+    async def _handshake(self, ws: ClientConnection, proto: Protocol) -> None:
+        for frame in proto.begin(self._offer()):
+            await ws.send(frame)
+        timeout = self.config.gateway.open_timeout
+        while not proto.ready:
+            raw = await asyncio.wait_for(ws.recv(), timeout)
+            for frame in proto.on_handshake(raw):
+                await ws.send(frame)
+
+    # Receiving
+
+    async def _receive(self, ws: ClientConnection, proto: Protocol) -> None:
+        """Read frames; with a watchdog, silence longer than it means a dead connection."""
+        watchdog = proto.watchdog_timeout
+        if watchdog is None:
+            async for frame in ws:
+                await self.on_frame(frame)
+            return
+        while True:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), watchdog)
+            except TimeoutError:
+                self._log.warning("no word from gateway %s for %.1fs: closing a dead connection",
+                                  self.config.gateway.url, watchdog)
+                await ws.close(4000, "tick timeout")
+                raise ConnectionClosed(None, None) from None
+            except ConnectionClosed:
+                if ws.close_code in (1000, 1001) or self._closing or self._reconnect:
+                    return
+                raise
+            await self.on_frame(frame)
+
+    async def on_frame(self, frame: str | bytes) -> None:
+        """Check, decode and pass on one frame."""
+        proto = self.proto
+        assert proto is not None
+        limit = self._max_message_size
+        size = len(frame)
+        if size > limit or (size * 4 > limit and isinstance(frame, str)
+                            and len(frame.encode()) > limit):
+            self._log.warning("frame of %d bytes is over gateway.max_message_size (%d)",
+                              size, limit)
+            await self.error(Code.TOO_LARGE, f"frame of {size} bytes is over the node's limit "
+                                             f"of {limit} bytes", proto.sniff_request_id(frame))
+            return
+        try:
+            msg = proto.decode(frame)
+        except ProtocolError as exc:
+            self._log.warning("bad frame from gateway: %s", exc.message)
+            await self.error(exc.code, exc.message, exc.request_id)
+            return
+        if type(msg) is Request:
+            await self.on_request(msg)
+        else:
+            self._on_control(msg)
+
+    def _on_control(self, msg: Control) -> None:
+        kind = msg.kind
+        if kind == "cancel":
+            if msg.request_id:
+                self.on_cancel(msg.request_id)
+        elif kind == "error":
+            self._log.warning("gateway reported an error: %s", msg.note or msg.raw.get("error"))
+        elif kind == "warning":
+            self._log.warning("%s", msg.note)
+        elif kind == "info":
+            self._log.info("%s", msg.note)
+        elif self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug("%s from gateway: %s", kind, msg.raw.get("event") or msg.raw.get("type"))
+
+    # Heartbeat
+
+    async def _heartbeat_loop(self) -> None:
+        wakeup = self._heartbeat_wakeup
+        while True:
+            wakeup.clear()
+            try:
+                await asyncio.wait_for(wakeup.wait(), self.config.heartbeat.interval)
+            except TimeoutError:
+                pass
+            await self.beat()
+
+    async def beat(self) -> None:
+        """Send one heartbeat with the node's status, if registered."""
+        proto, ws = self.proto, self.websocket
+        if proto is None or ws is None:
+            return
+        status, in_flight = self._status()
+        frame = proto.heartbeat(self.config.node.id, status, in_flight)
+        if frame is not None:
+            try:
+                await ws.send(frame)
+            except ConnectionClosed:
+                pass
+
+    # Sending: the dispatcher's Replies port
+
+    async def _flush_outbox(self, ws: ClientConnection) -> None:
+        outbox = self._outbox
+        flushed = len(outbox)
+        while outbox:
+            key, frame = outbox.peek()
+            await ws.send(frame)
+            outbox.pop()
+            if key is not None:
+                self.on_delivered(key)
+        self._ready = True
+        if flushed:
+            self._log.info("delivered %d answer(s) kept while disconnected", flushed)
+
+    async def deliver(self, key: str | None, frame: str | None) -> None:
+        """Send a final answer now, or keep it for the next registration."""
+        if frame is None:
+            return
+        ws = self.websocket
+        if self._ready and ws is not None:
+            try:
+                await ws.send(frame)
+                if key is not None:
+                    self.on_delivered(key)
+                return
+            except ConnectionClosed:
+                pass
+        self._outbox.append(key, frame)
+
+    async def live(self, frame: str | None) -> None:
+        """Send a frame that is only worth anything now (acks, updates)."""
+        ws = self.websocket
+        if frame is not None and self._ready and ws is not None:
+            try:
+                await ws.send(frame)
+            except ConnectionClosed:
+                pass
+
+    async def ack(self, request: Request, message: str) -> None:
+        proto = self.proto
+        if proto is not None and request.acked:
+            await self.live(proto.ack(request, message))
+
+    async def update(self, request: Request, job_id: str | None, kind: str, data: Any) -> None:
+        proto = self.proto
+        if proto is not None and self._ready:
+            for frame in proto.updates(request, job_id, kind, data):
+                await self.live(frame)
+
+    async def error(self, code: Code | str, message: str, request_id: str | None) -> None:
+        proto = self.proto
+        frame = proto.error_frame(code, message, request_id) if proto is not None else None
+        if frame is None:
+            self._log.warning("%s: %s", code, message)
+        else:
+            await self.deliver(None, frame)
+
+    def encode(self, request: Request, answer: Answer) -> str:
+        """The answer's frame, within the size the gateway accepts."""
+        proto = self.proto or self.new_protocol()
+        return proto.answer_within(request, answer, self._max_message_size)
+
+
+def connection_settings(cfg: Config) -> tuple:
+    """What a connection is made with: a change means reconnecting."""
+    gw = cfg.gateway
+    return (gw.url, gw.protocol, gw.token(), gw.auth.query_param, gw.tls.ca_file,
+            gw.tls.cert_file, gw.tls.key_file, gw.allow_insecure, gw.max_message_size,
+            gw.openclaw, cfg.heartbeat.timeout, cfg.node.id)
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 200 else text[:200] + "..."
