@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import sys
 import textwrap
-import time
 from typing import Any, Literal
 
 import pytest
@@ -249,12 +248,9 @@ def test_keeps_the_provenance_of_sources(tmp_path, monkeypatch):
 
 
 def test_builds_default_registries_cheaply_and_independently():
-    """default_registry() returns a fresh registry each time, built in well under 5 ms once warm."""
+    """default_registry() returns a fresh registry each time (its cost: benchmarks/)."""
     first = default_registry()
-    start = time.perf_counter()
     second = default_registry()
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.005, elapsed
     assert first is not second and len(first) == len(second)
     assert second.sources == [("library", len(second))]
     second.register(t.Const)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -54,18 +53,15 @@ async def test_runs_nodes_in_dependency_order():
 
 
 async def test_runs_independent_branches_concurrently():
-    """Two 0.2 s branches both start before either finishes, so the run takes ~0.2 s, not 0.4 s."""
+    """Two 0.2 s branches both start before either finishes: they run at once, not in turn."""
     g = t.graph({"s1": ("SlowAdd", {"a": 1}), "s2": ("SlowAdd", {"a": 2}),
                  "o1": ("nodetool.output.Output", {"name": "one"}), "o2": ("nodetool.output.Output", {"name": "two"})},
                 ["s1.output -> o1.value", "s2.output -> o2.value"])
-    start = time.perf_counter()
     result, events = await run(g)
-    elapsed = time.perf_counter() - start
     assert result.outputs == {"one": 1.0, "two": 2.0}
     last_start = max(index_of(events, "s1", "running"), index_of(events, "s2", "running"))
     first_end = min(index_of(events, "s1", "completed"), index_of(events, "s2", "completed"))
     assert last_start < first_end
-    assert elapsed < 0.35, elapsed
 
 
 async def test_collects_a_stream_in_order():
@@ -395,13 +391,10 @@ def chain(n: int) -> dict:
 
 
 async def test_runs_a_ten_thousand_node_chain():
-    """A 10,000-node chain runs to the right answer in well under the time limit."""
-    start = time.perf_counter()
+    """A 10,000-node chain runs to the right answer (its speed: benchmarks/engine_overhead.py)."""
     result, events = await run(chain(10_000))
-    elapsed = time.perf_counter() - start
     assert result.status == "completed" and result.outputs == {"r": 9999.0}
     assert len(events) == 2 * 10_000 + 3 + 2
-    assert elapsed < 5, elapsed
 
 
 async def test_runs_a_thousand_wide_fan_out_and_in():

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import types
 from collections import deque
-from typing import TYPE_CHECKING, Any, is_typeddict, get_type_hints
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from pydantic import ValidationError
 
 from ._inbox import END, AnyInbox, HandleInbox, Inputs, Outputs
+from ._kinds import is_sink, is_streaming
 from ._types import json_size
 from .graph import GraphNode
 from .node import BaseNode
@@ -64,9 +68,14 @@ class NodeContext:
 class _ClassInfo:
     """What the actor needs to know about a node class, computed once per class."""
 
-    __slots__ = ("fields", "is_async", "gen_is_async", "mapping", "has_process", "validate")
+    __slots__ = ("fields", "is_async", "gen_is_async", "mapping", "has_process", "validate",
+                 "kept", "template", "fresh", "kind", "title", "sink", "streaming")
 
     def __init__(self, cls: type[BaseNode]):
+        self.kind = {"run": "run", "gen_process": "gen"}.get(cls.compute_mode, "process")
+        self.title = cls.node_title or cls.node_type
+        self.sink = is_sink(cls.node_type)
+        self.streaming = is_streaming(cls)
         self.fields = frozenset(cls.properties())
         self.is_async = inspect.iscoroutinefunction(cls.process)
         self.gen_is_async = inspect.isasyncgenfunction(cls.gen_process)
@@ -74,6 +83,91 @@ class _ClassInfo:
         self.validate = cls.__pydantic_validator__.validate_assignment
         # Whether process returns {output name: value} rather than the one "output".
         self.mapping = set(cls.output_types) != {"output"} or _returns_typeddict(cls)
+        self.kept = _kept_types(cls)
+        # A blank instance's __dict__ as model_construct() builds it: defaults every
+        # instance may share, then (name, factory) for those each needs its own copy of.
+        # None: leave construction to model_construct (post-init hooks, factories
+        # that read other fields).
+        self.template: dict[str, Any] | None = {}
+        self.fresh: list[tuple[str, Callable[[], Any]]] = []
+        if cls.__pydantic_post_init__ or cls.model_config.get("extra") == "allow":
+            self.template = None
+            return
+        for name, field in cls.__pydantic_fields__.items():
+            if field.is_required():
+                continue
+            if field.default_factory is not None:
+                if getattr(field, "default_factory_takes_validated_data", False):
+                    self.template = None
+                    return
+                self.fresh.append((name, field.default_factory))  # type: ignore[arg-type]
+                self.template[name] = None  # keeps the field order
+                continue
+            default = field.default
+            if field.get_default(call_default_factory=True) is default:  # pydantic shares it too
+                self.template[name] = default
+            else:
+                # pydantic copies it: an empty dict, list or set afresh, others deeply.
+                empty = type(default) in (dict, list, set) and not default
+                self.fresh.append((name, type(default) if empty else partial(
+                    field.get_default, call_default_factory=True)))
+                self.template[name] = None
+
+    def settle(self, name: str, value: Any) -> Any:
+        """``value`` as field ``name`` would hold it after pydantic's validation, when
+        that is plain (see :func:`_kept_types`); else :data:`UNSETTLED`."""
+        types_ = self.kept.get(name)
+        if types_ is None:
+            return UNSETTLED
+        if types_ is ANY_TYPE or type(value) in types_:
+            return value
+        if type(value) is int and float in types_ and types_ <= _FLOAT_OR_NONE:
+            try:
+                return float(value)  # what pydantic makes of an int for a float field
+            except OverflowError:
+                pass
+        return UNSETTLED
+
+
+# Field annotations whose exact value types pydantic passes through unchanged.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_UNIONS = (Union, types.UnionType)
+# Settings that change or refuse scalar values pydantic would otherwise keep.
+_VALUE_SETTINGS = ("str_strip_whitespace", "str_to_lower", "str_to_upper", "str_min_length",
+                   "str_max_length", "frozen")
+_FLOAT_OR_NONE = frozenset({float, type(None)})
+ANY_TYPE: Any = object()  # in _ClassInfo.kept: the field keeps a value of any type
+UNSETTLED: Any = object()  # from _ClassInfo.settle: pydantic must validate the value
+
+
+def _kept_types(cls: type[BaseNode]) -> dict[str, Any]:
+    """Field name -> the value types it keeps exactly as given (or :data:`ANY_TYPE`).
+
+    Assigning such a value needs no validation: a plain ``str``, ``int``,
+    ``float`` or ``bool`` field (or an optional one, or a union of them) keeps
+    a value of exactly one of its types, and an ``Any`` field keeps anything;
+    a ``float`` field (optional or not) turns an ``int`` into a float.
+    Fields with constraints or validators, frozen ones, and classes with
+    validators or settings that change strings are left to pydantic.
+    """
+    decorators = cls.__pydantic_decorators__
+    config = cls.model_config
+    if (decorators.validators or decorators.field_validators or decorators.root_validators
+            or decorators.model_validators or config.get("allow_inf_nan") is False
+            or any(config.get(k) for k in _VALUE_SETTINGS)):
+        return {}
+    kept: dict[str, Any] = {}
+    for name, field in cls.properties().items():
+        if field.metadata or field.frozen:
+            continue
+        annotation = field.annotation
+        if annotation is Any:
+            kept[name] = ANY_TYPE
+            continue
+        members = get_args(annotation) if get_origin(annotation) in _UNIONS else (annotation,)
+        if all(m in _SCALARS for m in members):
+            kept[name] = frozenset(members)
+    return kept
 
 
 def _returns_typeddict(cls: type[BaseNode]) -> bool:
@@ -98,6 +192,7 @@ def class_info(cls: type[BaseNode]) -> _ClassInfo:
 
 
 _NO_HANDLES: Any = frozenset()
+_NO_ROUTES: Any = {}  # a finished node's routes (never added to)
 
 
 class NodeInputError(Exception):
@@ -109,18 +204,17 @@ class NodeActor:
 
     __slots__ = ("run", "gnode", "cls", "info", "node_id", "node_type", "title", "kind",
                  "inbox", "handles", "stream_handles", "routes", "zip", "static", "sink_name",
-                 "output_type", "ctx", "node", "streams_out")
+                 "output_type", "ctx", "node", "streams_out", "task")
 
-    def __init__(self, run: _Run, gnode: GraphNode, cls: type[BaseNode], static: dict[str, Any],
-                 sink: bool):
+    def __init__(self, run: _Run, gnode: GraphNode, cls: type[BaseNode], static: dict[str, Any]):
         self.run = run
         self.gnode = gnode
         self.cls = cls
-        self.info = class_info(cls)
+        self.info = info = class_info(cls)
         self.node_id = gnode.id
         self.node_type = cls.node_type
-        self.title = cls.node_title or cls.node_type
-        if sink:
+        self.title = info.title
+        if info.sink or (gnode.type != cls.node_type and is_sink(gnode.type)):
             self.kind = "sink"
             name = gnode.data.get("name")
             self.sink_name = name if isinstance(name, str) and name else gnode.id
@@ -128,7 +222,7 @@ class NodeActor:
             short = gnode.type.rsplit(".", 1)[-1]
             self.output_type = short.replace("Output", "").lower() or "any"
         else:
-            self.kind = {"run": "run", "gen_process": "gen"}.get(cls.compute_mode, "process")
+            self.kind = info.kind
             self.sink_name = None
             self.output_type = None
         self.inbox: AnyInbox | HandleInbox = HandleInbox() if self.kind == "run" else AnyInbox()
@@ -136,10 +230,11 @@ class NodeActor:
         self.stream_handles: set[str] = _NO_HANDLES
         self.routes: dict[str, list[tuple[Any, str]]] = {}
         self.zip = gnode.sync_mode == "zip_all"
-        self.static = static
-        self.ctx = NodeContext(run, gnode.id)
+        self.static = static  # gnode.data (and a param); _build skips the wired handles
+        self.ctx: NodeContext | None = None  # while the node runs
         self.node: BaseNode | None = None
         self.streams_out = False
+        self.task: asyncio.Task | None = None  # while the node runs
 
     def connect_in(self, handle: str, streaming: bool) -> None:
         self.handles.add(handle)
@@ -163,6 +258,7 @@ class NodeActor:
         run = self.run
         failed = False
         try:
+            self.ctx = NodeContext(run, self.node_id)
             self.node = self._build()
             kind = self.kind
             if kind == "sink":
@@ -184,25 +280,68 @@ class NodeActor:
                     for inbox, handle in targets:
                         inbox.end(handle)
             run.actor_done()
+            # Let go of what the node no longer needs: a large graph then leaves far less
+            # for the garbage collector to walk through while it runs. The run holds its
+            # actors, so an actor holding the run would make it all one reference cycle,
+            # left for the collector to find instead of freed when the run ends.
+            self.node = self.ctx = self.task = None
+            self.routes = _NO_ROUTES
+            self.run = None  # type: ignore[assignment]
 
     def _build(self) -> BaseNode:
-        cls, info = self.cls, self.info
-        node = cls.model_construct()
-        validate, fields = info.validate, info.fields
+        """The node, as ``model_construct()`` then a validated assignment of each
+        ``data`` value would make it; values pydantic would keep as they are
+        (:meth:`_ClassInfo.settle`) are put in place without asking it."""
+        cls, info, gnode = self.cls, self.info, self.gnode
+        template = info.template
+        if template is None:
+            node = cls.model_construct()
+            values, fields_set = node.__dict__, node.__pydantic_fields_set__
+        else:
+            node = cls.__new__(cls)
+            values = template.copy()
+            for name, make in info.fresh:
+                values[name] = make()
+            fields_set = set()
+        settle, fields, wired = info.settle, info.fields, self.handles
+        checked: list[tuple[str, Any]] = []
         for key, value in self.static.items():
-            if key in fields:
+            if key in wired:
+                continue
+            settled = settle(key, value)
+            if settled is not UNSETTLED:
+                values[key] = settled
+                fields_set.add(key)
+            elif key in fields:
+                checked.append((key, value))
+        values["dynamic_properties"] = dict(gnode.dynamic_properties) if cls.is_dynamic else {}
+        fields_set.add("dynamic_properties")
+        if gnode.dynamic_outputs:  # else the class default ({})
+            values["dynamic_outputs"] = gnode.dynamic_outputs
+            fields_set.add("dynamic_outputs")
+        if template is not None:
+            _set = object.__setattr__
+            _set(node, "__dict__", values)
+            _set(node, "__pydantic_fields_set__", fields_set)
+            _set(node, "__pydantic_extra__", None)
+            _set(node, "__pydantic_private__", None)
+        if checked:
+            validate = info.validate
+            for key, value in checked:
                 try:
                     validate(node, key, value)
                 except ValidationError as exc:
                     raise NodeInputError(_invalid(key, exc)) from None
-        node.dynamic_properties = dict(self.gnode.dynamic_properties) if cls.is_dynamic else {}
-        if self.gnode.dynamic_outputs:  # the class default is {}
-            node.dynamic_outputs = self.gnode.dynamic_outputs
         return node
 
     def _assign(self, handle: str, value: Any) -> None:
         info = self.info
-        if handle in info.fields:
+        settled = info.settle(handle, value)
+        if settled is not UNSETTLED:
+            node = self.node
+            node.__dict__[handle] = settled  # type: ignore[union-attr]
+            node.__pydantic_fields_set__.add(handle)  # type: ignore[union-attr]
+        elif handle in info.fields:
             try:
                 info.validate(self.node, handle, value)
             except ValidationError as exc:
@@ -230,7 +369,9 @@ class NodeActor:
         # on_any: wait for a value on every handle, then run again per new value.
         pending = set(handles)
         while True:
-            item = await inbox.get()  # type: ignore[union-attr]
+            item = inbox.pop()  # type: ignore[union-attr]
+            if item is None:  # nothing yet: wait
+                item = await inbox.get()  # type: ignore[union-attr]
             if item is END:
                 return
             handle, value = item
@@ -249,7 +390,9 @@ class NodeActor:
         sticky: dict[str, Any] = {}
         others = self.handles - streamed
         while True:
-            item = await inbox.get()  # type: ignore[union-attr]
+            item = inbox.pop()  # type: ignore[union-attr]
+            if item is None:  # nothing yet: wait
+                item = await inbox.get()  # type: ignore[union-attr]
             if item is END:
                 return
             handle, value = item
@@ -268,11 +411,14 @@ class NodeActor:
         """Run the node once with its current properties and send its outputs."""
         run, node, info = self.run, self.node, self.info
         if run.ev_node:
-            pending = run.send({"type": "node_update", "node_id": self.node_id,
-                                "node_name": self.title, "node_type": self.node_type,
-                                "status": "running", "error": None, "result": None})
+            pending = run.deliver({"type": "node_update", "node_id": self.node_id,
+                                   "node_name": self.title, "node_type": self.node_type,
+                                   "status": "running", "error": None, "result": None})
             if pending is not None:
-                await pending
+                try:
+                    await pending
+                except Exception:  # noqa: BLE001 - the listener's, not the node's
+                    run.callback_failed()
         if self.kind == "gen":
             result: dict[str, Any] = {}
             produced = node.gen_process(self.ctx)  # type: ignore[union-attr]
@@ -302,15 +448,23 @@ class NodeActor:
         else:
             result = {"output": value}
         if run.ev_node:
-            await self._completed(result)
+            pending = run.deliver(self._completed_event(result))
+            if pending is not None:
+                try:
+                    await pending
+                except Exception:  # noqa: BLE001 - the listener's, not the node's
+                    run.callback_failed()
         if self.routes:
             for handle, out in result.items():
                 self._route(handle, out)
 
+    def _completed_event(self, result: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "node_update", "node_id": self.node_id, "node_name": self.title,
+                "node_type": self.node_type, "status": "completed", "error": None,
+                "result": _bounded(result)}
+
     async def _completed(self, result: dict[str, Any]) -> None:
-        pending = self.run.send({"type": "node_update", "node_id": self.node_id,
-                                 "node_name": self.title, "node_type": self.node_type,
-                                 "status": "completed", "error": None, "result": _bounded(result)})
+        pending = self.run.send(self._completed_event(result))
         if pending is not None:
             await pending
 
@@ -319,7 +473,9 @@ class NodeActor:
         run, inbox, info = self.run, self.inbox, self.info
         value_handle = "value" if "value" in info.fields else None
         while True:
-            item = await inbox.get()  # type: ignore[union-attr]
+            item = inbox.pop()  # type: ignore[union-attr]
+            if item is None:  # nothing yet: wait
+                item = await inbox.get()  # type: ignore[union-attr]
             if item is END:
                 return
             handle, value = item

@@ -16,13 +16,14 @@ from typing import Any
 __all__ = ["END", "AnyInbox", "HandleInbox", "Inputs", "Outputs"]
 
 END: Any = object()  # returned by AnyInbox.get once every source has ended
+EMPTY: Any = object()  # returned by HandleInbox.pop when a value is yet to come
 
 
 class _Waitable:
+    # Subclasses set _waiters to None in their own __init__ (one call less per
+    # inbox, and a graph makes one per node).
     __slots__ = ("_waiters",)
-
-    def __init__(self) -> None:
-        self._waiters: list[asyncio.Future] | None = None
+    _waiters: list[asyncio.Future] | None
 
     def _wake(self) -> None:
         waiters = self._waiters
@@ -47,7 +48,7 @@ class AnyInbox(_Waitable):
     __slots__ = ("_items", "_open")
 
     def __init__(self) -> None:
-        super().__init__()
+        self._waiters = None
         self._items: deque[tuple[str, Any]] = deque()
         self._open = 0
 
@@ -63,6 +64,14 @@ class AnyInbox(_Waitable):
         self._open -= 1
         if self._waiters:
             self._wake()
+
+    def pop(self) -> tuple[str, Any] | None:
+        """The next ``(handle, value)``, :data:`END`, or ``None`` if :meth:`get` would wait."""
+        if self._items:
+            return self._items.popleft()
+        if self._open <= 0:
+            return END
+        return None
 
     async def get(self) -> tuple[str, Any]:
         """The next ``(handle, value)``, or :data:`END`."""
@@ -80,7 +89,7 @@ class HandleInbox(_Waitable):
     __slots__ = ("_buffers", "_open")
 
     def __init__(self) -> None:
-        super().__init__()
+        self._waiters = None
         self._buffers: dict[str, deque[Any]] = {}
         self._open: dict[str, int] = {}
 
@@ -90,14 +99,25 @@ class HandleInbox(_Waitable):
 
     def put(self, handle: str, value: Any) -> None:
         self._buffers[handle].append(value)
-        self._wake()
+        if self._waiters:
+            self._wake()
 
     def end(self, handle: str) -> None:
         self._open[handle] -= 1
-        self._wake()
+        if self._waiters:
+            self._wake()
 
     def has_source(self, handle: str) -> bool:
         return handle in self._open
+
+    def pop(self, handle: str) -> Any:
+        """The next value on ``handle``, :data:`END`, or :data:`EMPTY` if :meth:`next` would wait."""
+        buf = self._buffers.get(handle)
+        if buf is None:
+            return END
+        if buf:
+            return buf.popleft()
+        return END if self._open[handle] <= 0 else EMPTY
 
     async def next(self, handle: str) -> Any:
         """The next value on ``handle``, or :data:`END`."""
@@ -128,7 +148,9 @@ class Inputs:
         """Values arriving on ``handle`` until every upstream has finished."""
         inbox = self._inbox
         while True:
-            value = await inbox.next(handle)
+            value = inbox.pop(handle)
+            if value is EMPTY:  # nothing yet: wait
+                value = await inbox.next(handle)
             if value is END:
                 return
             yield value

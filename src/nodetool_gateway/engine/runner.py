@@ -12,13 +12,12 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._actor import NodeActor
-from ._kinds import ANNOTATION_TYPES, is_input, is_sink, is_streaming
+from ._kinds import ANNOTATION_TYPES, is_input
 from .graph import Graph, Workflow, WorkflowError, load_workflow
 from .registry import NodeRegistry, default_registry
 from .validate import EngineLimits, ValidationResult, prepare_graph, validate_graph
@@ -153,57 +152,42 @@ class _Run:
     def plan(self, graph: Graph, params: dict[str, Any]) -> None:
         """Make an actor per node and wire the edges (the graph is already valid)."""
         registry = self.registry
-        nodes = {n.id: n for n in graph.nodes if n.type not in ANNOTATION_TYPES}
-        edges = [e for e in graph.edges
-                 if e.edge_type == "data" and e.source in nodes and e.target in nodes]
-        wired: dict[str, set[str]] = {}
-        for e in edges:
-            handles = wired.get(e.target)
-            if handles is None:
-                wired[e.target] = {e.target_handle}
-            else:
-                handles.add(e.target_handle)
         actors, by_id = self.actors, self.by_id
-        for node_id, gnode in nodes.items():
+        for gnode in graph.nodes:
+            if gnode.type in ANNOTATION_TYPES:
+                continue
             cls = registry.get(gnode.type)
             assert cls is not None, gnode.type
-            connected = wired.get(node_id)
-            static = gnode.data
-            if connected:
-                static = {k: v for k, v in static.items() if k not in connected}
-            if params and is_input(gnode.type, cls) and not (connected and "value" in connected):
+            static = gnode.data  # less the wired handles, which _build skips
+            if params and is_input(gnode.type, cls):
                 name = gnode.data.get("name")
                 if isinstance(name, str) and name in params:
                     static = {**static, "value": params[name]}
-            actor = NodeActor(self, gnode, cls, static, is_sink(gnode.type, cls))
+            actor = NodeActor(self, gnode, cls, static)
             actors.append(actor)
-            by_id[node_id] = actor
+            by_id[gnode.id] = actor
+        edges = [(by_id[e.source], e.source_handle, by_id[e.target], e.target_handle)
+                 for e in graph.edges
+                 if e.edge_type == "data" and e.source in by_id and e.target in by_id]
 
-        # Wire in dependency order so we know which edges carry streams: a
-        # streaming producer's edges do, and so do those of any node it drives
-        # once per item. A ``run`` node (Collect) ends a stream unless it says so.
-        by_id = self.by_id
-        indegree = dict.fromkeys(by_id, 0)
-        outgoing: dict[str, list[Any]] = {}
-        for e in edges:
-            indegree[e.target] += 1
-            outgoing.setdefault(e.source, []).append(e)
-        ready = deque(k for k, d in indegree.items() if d == 0)
-        fed_by_stream: set[str] = set()
-        while ready:
-            node_id = ready.popleft()
-            actor = by_id[node_id]
-            actor.streams_out = is_streaming(actor.cls) or (
-                actor.kind in ("process", "gen") and node_id in fed_by_stream)
-            for e in outgoing.get(node_id, ()):
-                target = by_id[e.target]
-                target.connect_in(e.target_handle, actor.streams_out)
-                actor.connect_out(e.source_handle, target, e.target_handle)
-                if actor.streams_out:
-                    fed_by_stream.add(e.target)
-                indegree[e.target] -= 1
-                if indegree[e.target] == 0:
-                    ready.append(e.target)
+        # Which edges carry streams: a streaming producer's do, and so do those of
+        # any node it drives once per item (downstream, through process and
+        # gen_process nodes). A ``run`` node (Collect) ends a stream unless it says so.
+        streams = [actor for actor in actors if actor.info.streaming]
+        if streams:
+            outgoing: dict[NodeActor, list[NodeActor]] = {}
+            for source, _, target, _ in edges:
+                outgoing.setdefault(source, []).append(target)
+            for actor in streams:
+                actor.streams_out = True
+            while streams:
+                for target in outgoing.get(streams.pop(), ()):
+                    if not target.streams_out and target.kind in ("process", "gen"):
+                        target.streams_out = True
+                        streams.append(target)
+        for source, source_handle, target, target_handle in edges:
+            target.connect_in(target_handle, source.streams_out)
+            source.connect_out(source_handle, target, target_handle)
 
     async def execute(self, max_run_time: float | None) -> RunResult:
         loop = self._loop = asyncio.get_running_loop()
@@ -213,12 +197,12 @@ class _Run:
         self._remaining = len(self.actors)
         if not self.actors:
             self._done.set_result(None)
-        tasks: list[asyncio.Task] = []
         status, error, error_node = "completed", None, None
         try:
             if self.ev_job:
                 await self.emit(self._job("running"))
-            tasks = [loop.create_task(actor.main()) for actor in self.actors]
+            for actor in self.actors:
+                actor.task = loop.create_task(actor.main())
             if max_run_time is None:
                 await self._done
             else:
@@ -226,7 +210,7 @@ class _Run:
                     await self._done
         except asyncio.CancelledError:
             self.stopping = True
-            await self._stop(tasks)
+            await self._stop()
             await self._drain()
             if self.ev_job:
                 await self.emit(self._job("cancelled", duration=time.perf_counter() - start))
@@ -238,7 +222,7 @@ class _Run:
             status = "failed"
             error_node, error = self.failure
         if status != "completed":
-            await self._stop(tasks)
+            await self._stop()
         outputs = {k: v[0] if len(v) == 1 else v for k, v in self.outputs.items()}
         await self._drain()
         duration = time.perf_counter() - start
@@ -261,7 +245,9 @@ class _Run:
             event["result"] = result
         return event
 
-    async def _stop(self, tasks: list[asyncio.Task]) -> None:
+    async def _stop(self) -> None:
+        # A node's task is forgotten when it ends; these are the ones still running.
+        tasks = [actor.task for actor in self.actors if actor.task is not None]
         for task in tasks:
             if not task.done():
                 task.cancel()
@@ -308,6 +294,13 @@ class _Run:
 
     def send(self, event: dict[str, Any]) -> Awaitable[None] | None:
         """Deliver ``event``; returns something to await only if the listener is async."""
+        pending = self.deliver(event)
+        return None if pending is None else self._guard(pending)
+
+    def deliver(self, event: dict[str, Any]) -> Awaitable[Any] | None:
+        """:meth:`send`, less the guard: an async listener's awaitable comes back as
+        is, and whoever awaits it calls :meth:`callback_failed` if it raises an
+        ``Exception`` (a coroutine less per event, for the events every node sends)."""
         tail = self._tail
         if tail is not None:
             if not tail.done():
@@ -317,10 +310,10 @@ class _Run:
         try:
             pending = self.cb(event)  # type: ignore[misc]
         except Exception:
-            self._callback_failed()
+            self.callback_failed()
             return None
         if pending is not None and inspect.isawaitable(pending):
-            return self._guard(pending)
+            return pending
         return None
 
     async def emit(self, event: dict[str, Any]) -> None:
@@ -336,13 +329,13 @@ class _Run:
         try:
             await pending
         except Exception:
-            self._callback_failed()
+            self.callback_failed()
 
     def emit_soon(self, event: dict[str, Any]) -> None:
         try:
             pending = self.cb(event)  # type: ignore[misc]
         except Exception:
-            self._callback_failed()
+            self.callback_failed()
             return
         if pending is not None and inspect.isawaitable(pending):
             self._tail = asyncio.ensure_future(self._after(self._tail, pending))
@@ -353,14 +346,14 @@ class _Run:
         try:
             await pending
         except Exception:
-            self._callback_failed()
+            self.callback_failed()
 
     async def _drain(self) -> None:
         tail = self._tail
         if tail is not None and not tail.done():
             await asyncio.shield(tail)
 
-    def _callback_failed(self) -> None:
+    def callback_failed(self) -> None:
         # A broken listener must not break the run; say so once per run.
         self._callback_errors += 1
         if self._callback_errors == 1:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._kinds import is_annotation, is_input
+from ._kinds import ANNOTATION_TYPES, is_input
 from ._types import compatible, type_str
-from .graph import Graph, GraphNode
+from .graph import Graph, GraphEdge, GraphNode
 from .node import BaseNode
 from .registry import NodeRegistry
 
@@ -64,6 +65,22 @@ def _label(node: GraphNode) -> str:
     return f"node {node.id} ({node.type})"
 
 
+def _edge_name(edge: GraphEdge, index: int) -> str:
+    return f"edge {edge.id}" if edge.id else f"edge #{index}"
+
+
+class _TypeFacts:
+    """What validation asks of a node type, worked out once per type and run."""
+
+    __slots__ = ("has_check", "is_input", "props", "required")
+
+    def __init__(self, cls: Any):
+        self.props = cls.properties()
+        self.required = [name for name, info in self.props.items() if info.is_required()]
+        self.has_check = cls.check.__func__ is not _BASE_CHECK
+        self.is_input = is_input(cls.node_type)
+
+
 def input_names(graph: Graph) -> dict[str, GraphNode]:
     """Input nodes by ``data.name`` (the keys ``params`` may use)."""
     found: dict[str, GraphNode] = {}
@@ -103,11 +120,12 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
 
     nodes: dict[str, GraphNode] = {}
     classes: dict[str, Any] = {}
-    props_cache: dict[Any, dict[str, Any]] = {}
-
+    facts_cache: dict[Any, _TypeFacts] = {}
     fits_cache: dict[tuple[Any, Any], bool] = {}
 
     def fits(source: Any, target: Any) -> bool:
+        if source is target or source is Any or target is Any:
+            return True
         try:
             return fits_cache[source, target]
         except KeyError:
@@ -116,17 +134,18 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
         except TypeError:  # an unhashable annotation
             return compatible(source, target)
 
-    def props(cls: Any) -> dict[str, Any]:
-        found = props_cache.get(cls)
+    def facts(cls: Any) -> _TypeFacts:
+        found = facts_cache.get(cls)
         if found is None:
-            found = props_cache[cls] = cls.properties()
+            found = facts_cache[cls] = _TypeFacts(cls)
         return found
+
     for n in graph.nodes:
         if n.id in nodes:
             errors.append(Issue(n.id, f"{_label(n)}: another node has the same id", "duplicate_id"))
             continue
         nodes[n.id] = n
-        if is_annotation(n.type):
+        if n.type in ANNOTATION_TYPES:
             continue
         cls = registry.get(n.type)
         if cls is None:
@@ -138,7 +157,6 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
     connected: dict[str, set[str]] = {}
     succ: dict[str, list[str]] = {}
     for i, e in enumerate(graph.edges):
-        name = f"edge {e.id}" if e.id else f"edge #{i}"
         src, dst = nodes.get(e.source), nodes.get(e.target)
         if src is None or dst is None:
             missing = [f"{what} node '{nid}'" for what, nid, n in
@@ -146,64 +164,79 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
             anchor = dst or src
             where = f"{_label(anchor)}: " if anchor is not None else ""
             errors.append(Issue(anchor.id if anchor else None,
-                                f"{where}{name} refers to {' and '.join(missing)}, which does not exist",
-                                "dangling_edge"))
+                                f"{where}{_edge_name(e, i)} refers to {' and '.join(missing)}, "
+                                f"which does not exist", "dangling_edge"))
             continue
         if e.edge_type == "control":
-            warnings.append(Issue(dst.id, f"{_label(dst)}: control {name} from node {src.id} is "
-                                          f"accepted but not acted on", "control_edge"))
+            warnings.append(Issue(dst.id, f"{_label(dst)}: control {_edge_name(e, i)} from node "
+                                          f"{src.id} is accepted but not acted on", "control_edge"))
             continue
-        if is_annotation(src.type) or is_annotation(dst.type):
-            warnings.append(Issue(dst.id, f"{_label(dst)}: {name} from node {src.id} touches an "
-                                          f"annotation node and is ignored", "annotation_edge"))
+        if src.type in ANNOTATION_TYPES or dst.type in ANNOTATION_TYPES:
+            warnings.append(Issue(dst.id, f"{_label(dst)}: {_edge_name(e, i)} from node {src.id} "
+                                          f"touches an annotation node and is ignored",
+                                  "annotation_edge"))
             continue
         s_cls, t_cls = classes.get(src.id), classes.get(dst.id)
         s_type = t_type = None
         ok = True
         if s_cls is not None and s_cls.output_types:
             s_type = s_cls.output_types.get(e.source_handle)
-            if e.source_handle not in s_cls.output_types and e.source_handle not in src.dynamic_outputs:
+            if s_type is None and e.source_handle not in s_cls.output_types \
+                    and e.source_handle not in src.dynamic_outputs:
                 errors.append(Issue(src.id, f"{_label(src)}: has no output '{e.source_handle}' "
-                                            f"(outputs: {', '.join(s_cls.output_types)}), used by {name}",
-                                    "unknown_handle"))
+                                            f"(outputs: {', '.join(s_cls.output_types)}), used by "
+                                            f"{_edge_name(e, i)}", "unknown_handle"))
                 ok = False
         if t_cls is not None:
-            info = props(t_cls).get(e.target_handle)
+            t_props = facts(t_cls).props
+            info = t_props.get(e.target_handle)
             if info is not None:
                 t_type = info.annotation
             elif not t_cls.is_dynamic:
-                inputs = ", ".join(props(t_cls)) or "none"
+                inputs = ", ".join(t_props) or "none"
                 errors.append(Issue(dst.id, f"{_label(dst)}: has no input '{e.target_handle}' "
-                                            f"(inputs: {inputs}), used by {name}", "unknown_handle"))
+                                            f"(inputs: {inputs}), used by {_edge_name(e, i)}",
+                                    "unknown_handle"))
                 ok = False
         if ok and s_type is not None and t_type is not None and not fits(s_type, t_type):
             errors.append(Issue(dst.id, f"{_label(dst)}: input '{e.target_handle}' takes "
-                                        f"{type_str(t_type)} but {name} brings {type_str(s_type)} "
-                                        f"from output '{e.source_handle}' of node {src.id}",
-                                "type_mismatch"))
-        connected.setdefault(dst.id, set()).add(e.target_handle)
-        succ.setdefault(src.id, []).append(dst.id)
+                                        f"{type_str(t_type)} but {_edge_name(e, i)} brings "
+                                        f"{type_str(s_type)} from output '{e.source_handle}' of "
+                                        f"node {src.id}", "type_mismatch"))
+        wired = connected.get(dst.id)
+        if wired is None:
+            connected[dst.id] = {e.target_handle}
+        else:
+            wired.add(e.target_handle)
+        targets = succ.get(src.id)
+        if targets is None:
+            succ[src.id] = [dst.id]
+        else:
+            targets.append(dst.id)
 
-    for cycle in _cycles(list(nodes), succ):
-        first = nodes[cycle[0]]
-        errors.append(Issue(first.id, f"{_label(first)}: is in a cycle through nodes "
-                                      f"{', '.join(cycle)}", "cycle"))
+    if _has_cycle(nodes, succ):
+        for cycle in _cycles(list(nodes), succ):
+            first = nodes[cycle[0]]
+            errors.append(Issue(first.id, f"{_label(first)}: is in a cycle through nodes "
+                                          f"{', '.join(cycle)}", "cycle"))
 
     seen_inputs: dict[str, str] = {}
     for node_id, cls in classes.items():
         n = nodes[node_id]
         wired = connected.get(node_id, ())
         given = n.data
-        for prop, info in props(cls).items():
-            if info.is_required() and prop not in wired and prop not in given:
-                if prop == "value" and is_input(n.type, cls) and params and n.data.get("name") in params:
+        type_facts = facts(cls)
+        node_is_input = type_facts.is_input or is_input(n.type)
+        for prop in type_facts.required:
+            if prop not in wired and prop not in given:
+                if prop == "value" and node_is_input and params and n.data.get("name") in params:
                     continue
                 errors.append(Issue(n.id, f"{_label(n)}: required input '{prop}' has neither a "
                                           f"value nor an edge", "missing_input"))
-        if cls.check.__func__ is not _BASE_CHECK:
+        if type_facts.has_check:
             for message in cls.check(n, services):
                 errors.append(Issue(n.id, f"{_label(n)}: {message}", "node_check"))
-        if is_input(n.type, cls):
+        if node_is_input:
             name = n.data.get("name")
             if not isinstance(name, str) or not name:
                 warnings.append(Issue(n.id, f"{_label(n)}: input node has no name, so params "
@@ -234,9 +267,15 @@ async def prepare_graph(graph: Graph, registry: NodeRegistry, services: Any = No
     import asyncio
 
     checks: list[tuple[GraphNode, Any]] = []
+    prepares: dict[Any, bool] = {}  # class -> whether it has its own prepare
     for n in graph.nodes:
         cls = registry.get(n.type)
-        if cls is not None and cls.prepare.__func__ is not _BASE_PREPARE:
+        if cls is None:
+            continue
+        own = prepares.get(cls)
+        if own is None:
+            own = prepares[cls] = cls.prepare.__func__ is not _BASE_PREPARE
+        if own:
             checks.append((n, cls.prepare(n, services)))
     errors: list[Issue] = []
     if checks:
@@ -248,6 +287,24 @@ async def prepare_graph(graph: Graph, registry: NodeRegistry, services: Any = No
                 raise outcome
     return ValidationResult(not errors, errors, [], {"total_nodes": len(graph.nodes),
                                                       "total_edges": len(graph.edges)})
+
+
+def _has_cycle(ids: Iterable[str], succ: dict[str, list[str]]) -> bool:
+    """Whether the graph has a cycle (Kahn's algorithm: some node never becomes ready)."""
+    indegree = dict.fromkeys(ids, 0)
+    for targets in succ.values():
+        for w in targets:
+            indegree[w] += 1
+    ready = [v for v, d in indegree.items() if d == 0]
+    done = 0
+    while ready:
+        v = ready.pop()
+        done += 1
+        for w in succ.get(v, ()):
+            indegree[w] -= 1
+            if indegree[w] == 0:
+                ready.append(w)
+    return done < len(indegree)
 
 
 def _cycles(ids: list[str], succ: dict[str, list[str]]) -> list[list[str]]:
