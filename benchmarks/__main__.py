@@ -42,9 +42,10 @@ SHARED_PAIR = {"command", "throughput", "latency", "workflow"}
 
 METHOD = """## Method
 
-- **Process layout.** The driver process runs the local gateway (`LocalGateway`) and the
-  load generator (a raw websockets operator connection: preformatted request frames, acks
-  skipped unparsed). What is measured runs in its own process: the node
+- **Process layout.** The driver process runs the local gateway (`LocalGateway`) and,
+  for every case but throughput, the load generator (a raw websockets operator
+  connection: preformatted request frames, acks skipped unparsed). What is measured runs
+  in its own process: the node
   (`python -m nodetool_gateway run node.yaml` with a minimal config routing
   `noop: benchmarks._handlers:noop`, through `benchmarks/_launch.py`) or the baseline
   (`benchmarks/_bare_node.py`: a bare `websockets` client that registers, then parses each
@@ -54,10 +55,14 @@ METHOD = """## Method
 - **Alternation.** Baseline and node are both registered on the same gateway and are
   loaded in turn, A B A B ...; each figure is the median of the runs listed above.
   Warm-up: 1,000 commands to each before the first run.
-- **Throughput** is bounded by whichever process saturates first: the notes give how
-  many cores the process under test and the driver kept busy. When the driver is near
-  1.0 for both, the figure says little more than "the node keeps up"; the command path
-  CPU figure is the sharper one.
+- **Throughput**: the driver runs only the gateway; the load comes from 2 separate load
+  processes (`benchmarks/_load.py`), each with its own operator connection and 32 commands
+  in flight. The measured process, the gateway and the load processes share the machine's
+  cores, so the raw commands/s (reported, no target) is bound by the machine on 2 cores;
+  its notes give the cores each process kept busy, the rest of the machine's busy time
+  (`/proc/stat`) and what bound the rate. The target is judged on commands per CPU second
+  of the measured process (commands / its CPU seconds over the run), node vs bare: the
+  rate one core would give it were it the only limit.
 - **Start-up**: `Popen` to the gateway holding the registration (`LocalGateway.wait_for_node`),
   after one unmeasured start of each so both read a warm page cache. The node runs
   `run node.yaml` as a user would (hot reload on).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["noop", "answer_a", "answer_b"]
+__all__ = ["noop", "noop_sync", "answer_a", "answer_b"]
 
 
 async def noop() -> None:
@@ -16,3 +16,8 @@ async def answer_a() -> str:
 
 async def answer_b() -> str:
     return "b"
+
+
+def noop_sync() -> None:
+    """The no-op as a plain ``def``: run in a worker thread unless routed ``blocking: false``."""
+    return None

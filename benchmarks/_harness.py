@@ -1,8 +1,10 @@
-"""What the cases share: the processes under test, the load generator, sizes, rows.
+"""What the cases share: the processes under test, the load generators, sizes, rows.
 
-The driver (this process) runs the local gateway and the load; the node under
-test and the bare baseline each run in their own process, so their CPU time
-(``/proc/PID/stat``) and memory (``/proc/PID/status``) are theirs alone.
+The driver (this process) runs the local gateway and, for most cases, the load;
+the node under test and the bare baseline each run in their own process, so
+their CPU time (``/proc/PID/stat``) and memory (``/proc/PID/status``) are theirs
+alone. The throughput case moves the load out too (``LoadGroup``: several
+``_load.py`` processes), so that the driver is the gateway and nothing else.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "TOKEN",
     "Bench",
     "Load",
+    "LoadGroup",
     "Pair",
     "Proc",
     "Row",
@@ -42,6 +45,7 @@ __all__ = [
     "alternate",
     "child_env",
     "cpu_seconds",
+    "machine_busy",
     "median",
     "percentile",
     "rss_mb",
@@ -63,6 +67,7 @@ class Sizes:
     in_flight: int = 64
     command_count: int = 20_000
     throughput_seconds: float = 10.0
+    throughput_loads: int = 2  # load processes; in_flight is split between them
     latency_count: int = 2_000
     memory_commands: int = 100_000
     reconnect_cycles: int = 5
@@ -143,6 +148,14 @@ def cpu_seconds(pid: int) -> float:
         data = f.read()
     fields = data[data.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, all processes): /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    return (sum(fields[:8]) - fields[3] - fields[4]) / _CLK_TCK
 
 
 def rss_mb(pid: int) -> float:
@@ -249,7 +262,12 @@ def write_node_config(path: Path, url: str, node_id: str, storage: Path, *,
         "workflows": {"paths": []},
         "logging": {"level": "WARNING"},
         "shutdown": {"grace": "2s"},
-        "commands": commands if commands is not None else {"noop": "benchmarks._handlers:noop"},
+        "commands": commands if commands is not None else {
+            "noop": "benchmarks._handlers:noop",
+            # The same no-op as a plain def: on the loop (blocking: false), and in a thread.
+            "noop_sync": {"handler": "benchmarks._handlers:noop_sync", "blocking": False},
+            "noop_thread": "benchmarks._handlers:noop_sync",
+        },
     }
     cfg.update(sections)
     text = yaml.safe_dump(cfg, sort_keys=False)
@@ -353,6 +371,75 @@ class Load:
             if answer.get("status") not in ("success", "completed"):
                 failed += 1
         return times, failed
+
+
+class LoadGroup:
+    """Several load processes (``_load.py``), each with its own operator connection.
+
+    Used by the throughput case so that neither the load nor its CPU sits in the
+    driver: the driver runs the gateway, each load process keeps its share of the
+    commands in flight. They are started once and given one burst at a time over
+    stdin; ``pids`` lets the caller read their CPU time.
+    """
+
+    def __init__(self, procs: list[asyncio.subprocess.Process]) -> None:
+        self.procs = procs
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    @classmethod
+    async def start(cls, bench: Bench, gw: LocalGateway, count: int) -> LoadGroup:
+        procs: list[asyncio.subprocess.Process] = []
+        try:
+            for i in range(count):
+                with open(bench.tmp / f"load{i}.log", "ab") as err:
+                    procs.append(await asyncio.create_subprocess_exec(
+                        sys.executable, str(BENCH / "_load.py"), "--url", gw.operator_url,
+                        "--token", TOKEN, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=err, cwd=ROOT, env=child_env()))
+            group = cls(procs)
+            for i, proc in enumerate(procs):
+                line = await group._line(i, timeout=30)
+                if line != "ready":
+                    raise RuntimeError(f"load process {i} said {line!r} instead of ready")
+            return group
+        except BaseException:
+            await cls(procs).close()
+            raise
+
+    async def _line(self, i: int, timeout: float | None = None) -> str:
+        proc = self.procs[i]
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+        if not line:
+            await proc.wait()
+            raise RuntimeError(f"load process {i} exited with {proc.returncode} (see load{i}.log)")
+        return line.decode().strip()
+
+    async def burst(self, node_id: str, *, in_flight: int, seconds: float | None = None,
+                    count: int | None = None) -> list[Burst]:
+        """One burst in every load process at once, ``in_flight`` each; their results."""
+        ask = json.dumps({"node_id": node_id, "in_flight": in_flight, "seconds": seconds,
+                          "count": count}).encode() + b"\n"
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(ask)
+        await asyncio.gather(*(p.stdin.drain() for p in self.procs if p.stdin is not None))
+        lines = await asyncio.gather(*(self._line(i) for i in range(len(self.procs))))
+        return [Burst(**json.loads(line)) for line in lines]
+
+    async def close(self) -> None:
+        for proc in self.procs:
+            if proc.stdin is not None and not proc.stdin.is_closing():
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 # The run

@@ -89,7 +89,8 @@ def machine(mode: str, speed_enabled: list[str], driver_loop: str) -> list[tuple
             "plain install); the bare baseline uses asyncio and json" if mode == "default" else
             f"node, engine and bare baseline with {' + '.join(speed_enabled) or 'nothing (neither installed)'}")),
         ("driver", f"local gateway + load generator in one process on {driver_loop}, the same "
-                   "for baseline and node runs"),
+                   "for baseline and node runs (throughput: the gateway alone, the load from "
+                   "separate load processes on the same loop)"),
     ]
 
 

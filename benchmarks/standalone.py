@@ -10,7 +10,7 @@ from ._harness import BENCH, ROOT, Bench, Row, child_env
 
 __all__ = ["engine", "openclaw"]
 
-ENGINE_LIMIT_US = 20.0
+ENGINE_LIMIT_US = 10.0
 
 
 async def _run_script(bench: Bench, script: str, *args: str, timeout: float) -> dict | list:

@@ -44,6 +44,13 @@ def sync_add(a: int, b: int) -> int:
     return a + b
 
 
+def which_thread() -> str:
+    """The thread a plain def handler runs in."""
+    import threading
+
+    return "loop" if threading.current_thread() is threading.main_thread() else "worker"
+
+
 async def value(v: Any = None) -> Any:
     return v
 

@@ -89,6 +89,17 @@ async def test_sync_handler_runs(peer, run_node):
     assert answer["result"] == 42
 
 
+async def test_sync_handler_thread_unless_not_blocking(peer, run_node):
+    """A plain def runs in a worker thread; with blocking: false, on the event loop."""
+    cfg = node_config(peer.url, commands={
+        "threaded": "sample_handlers:which_thread",
+        "inline": {"handler": "sample_handlers:which_thread", "blocking": False}})
+    async with run_node(GatewayClient(config=cfg)):
+        conn, _ = await peer.registered()
+        assert (await conn.call("threaded"))["result"] == "worker"
+        assert (await conn.call("inline"))["result"] == "loop"
+
+
 async def test_streaming_handler_sends_updates(peer, run_node):
     """An async generator handler streams workflow_update frames, then answers."""
     async with run_node(GatewayClient(config=node_config(peer.url))):
@@ -243,6 +254,9 @@ async def test_max_pending_answers_busy(peer, run_node):
         assert answer["code"] == "BUSY"
         sample_handlers.gate_for("p").set()
         await conn.answer_for("p2")
+        # BUSY said "try again later": the same request id, retried, now runs.
+        again = await conn.call("add", {"a": 1}, request_id="p3")
+        assert again["status"] == "success" and again["result"] == 1
 
 
 async def test_cancel_request_cancels_running_call(peer, run_node):

@@ -344,9 +344,14 @@ class GatewayConnection:
                 pass
 
     async def ack(self, request: Request, message: str) -> None:
-        proto = self.proto
-        if proto is not None and request.acked:
-            await self.live(proto.ack(request, message))
+        # One per request: sent here rather than through live(), a layer less.
+        if self._ready and request.acked:
+            frame = self.proto.ack(request, message)
+            if frame is not None:
+                try:
+                    await self.websocket.send(frame)
+                except ConnectionClosed:
+                    pass
 
     async def update(self, request: Request, job_id: str | None, kind: str, data: Any) -> None:
         proto = self.proto

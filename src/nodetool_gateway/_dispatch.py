@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .config import Config
@@ -40,12 +41,59 @@ class Replies(Protocol):
 class _Call:
     """A request being run, and any repeats of it that wait for the same answer."""
 
-    __slots__ = ("request", "task", "followers")
+    __slots__ = ("done", "expired", "followers", "request", "task")
 
-    def __init__(self, request: Request, task: asyncio.Task):
+    def __init__(self, request: Request):
         self.request = request
-        self.task = task
+        self.task: asyncio.Task | None = None
         self.followers: list[Request] = []
+        self.done = False  # answered (its deadline no longer matters)
+        self.expired = False  # its route's timeout cancelled it
+
+
+class _Deadlines:
+    """The timeouts of running calls, without a loop timer per call.
+
+    Calls under one timeout expire in the order they started, so each timeout
+    keeps a FIFO of ``(deadline, call)`` and one timer for its head. A call that
+    ends is only flagged; flagged heads are dropped as calls end, so a FIFO
+    holds little more than the calls running.
+    """
+
+    __slots__ = ("_queues", "_timers")
+
+    def __init__(self) -> None:
+        self._queues: dict[float, deque[tuple[float, _Call]]] = {}
+        self._timers: dict[float, asyncio.TimerHandle] = {}
+
+    def add(self, call: _Call, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        queue = self._queues.get(timeout)
+        if queue is None:
+            queue = self._queues[timeout] = deque()
+        queue.append((deadline, call))
+        if timeout not in self._timers:
+            self._timers[timeout] = loop.call_at(deadline, self._expire, timeout)
+
+    def ended(self, timeout: float) -> None:
+        queue = self._queues[timeout]
+        while queue and queue[0][1].done:
+            queue.popleft()
+
+    def _expire(self, timeout: float) -> None:
+        queue = self._queues[timeout]
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while queue and (queue[0][1].done or queue[0][0] <= now):
+            _, call = queue.popleft()
+            if not call.done:
+                call.expired = True
+                call.task.cancel()
+        if queue:
+            self._timers[timeout] = loop.call_at(queue[0][0], self._expire, timeout)
+        else:
+            del self._timers[timeout]
 
 
 class Dispatcher:
@@ -62,8 +110,9 @@ class Dispatcher:
         self._log = log
         self._running: dict[str, _Call] = {}  # calls by dedup key
         self._by_request_id: dict[str, _Call] = {}  # the same calls, and repeats, by id
-        self._anonymous: set[asyncio.Task] = set()  # calls with no id (messages)
+        self._anonymous: set[_Call] = set()  # calls with no id (messages)
         self._route_limits: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._deadlines = _Deadlines()
         self._global_limit: asyncio.Semaphore | None = None
         self.configure(config)
 
@@ -84,7 +133,7 @@ class Dispatcher:
         return len(self._running) + len(self._anonymous)
 
     def tasks(self) -> list[asyncio.Task]:
-        return [*(c.task for c in self._running.values()), *self._anonymous]
+        return [*(c.task for c in self._running.values()), *(c.task for c in self._anonymous)]
 
     # In
 
@@ -120,7 +169,8 @@ class Dispatcher:
                 return
         if self.draining:
             await self._finish(request, Answer.failure(
-                Code.UNAVAILABLE, "the node is shutting down and takes no new work"))
+                Code.UNAVAILABLE, "the node is shutting down and takes no new work"),
+                remember=False)
             return
         route = self._router().lookup(request)
         if type(route) is not Route:
@@ -133,17 +183,17 @@ class Dispatcher:
         if len(self._running) >= self._max_pending:
             await self._finish(request, Answer.failure(
                 Code.BUSY, f"the node has {len(self._running)} requests pending "
-                           "(limits.max_pending); try again later"))
+                           "(limits.max_pending); try again later"), remember=False)
             return
         await replies.ack(request, "accepted")
-        task = asyncio.create_task(self._execute(request, route))
+        call = _Call(request)
+        call.task = asyncio.create_task(self._execute(call, route))
         if key is not None:
-            call = self._running[key] = _Call(request, task)
+            self._running[key] = call
             if request.request_id is not None:
                 self._by_request_id[request.request_id] = call
         else:
-            self._anonymous.add(task)
-            task.add_done_callback(self._anonymous.discard)
+            self._anonymous.add(call)
 
     # Running
 
@@ -161,12 +211,18 @@ class Dispatcher:
             send_update=send_update, backend=self._backend)
         return ctx
 
-    async def _execute(self, request: Request, route: Route) -> None:
+    async def _execute(self, call: _Call, route: Route) -> None:
+        request = call.request
         # Only handlers that take a context (or stream) get one: most calls skip the cost.
         ctx = self._context(request, route) if route.wants_context else None
         answer: Answer
         try:
-            answer = await self._call(request, route, route.bind(request), ctx)
+            kwargs = route.bind(request)
+            await self._acquire(route)
+            try:
+                answer = await self._run(call, route, kwargs, ctx)
+            finally:
+                self._release(route)
         except HandlerError as exc:
             answer = Answer.failure(exc.code, exc.message, exc.details)
         except asyncio.CancelledError:
@@ -179,20 +235,22 @@ class Dispatcher:
         if answer.job_id is None and ctx is not None:
             answer.job_id = ctx.job_id
         key = request.dedup_key
-        call = self._running.pop(key, None) if key is not None else None
-        followers = call.followers if call is not None else ()
-        if call is not None:
+        followers = call.followers
+        if key is not None:
+            del self._running[key]
             by_id = self._by_request_id
-            by_id.pop(call.request.request_id, None)
+            by_id.pop(request.request_id, None)
             for r in followers:
                 by_id.pop(r.request_id, None)
+        else:
+            self._anonymous.discard(call)
         await self._finish(request, answer)
         replies = self.replies
         for follower in followers:
             await replies.deliver(None, replies.encode(follower, answer))
 
-    async def _call(self, request: Request, route: Route, kwargs: dict[str, Any],
-                    ctx: HandlerContext | None) -> Answer:
+    async def _acquire(self, route: Route) -> None:
+        """Wait for a place under the route's cap, then under the node's."""
         route_limit = None
         if route.concurrency:
             key = (route.name, route.concurrency)
@@ -200,45 +258,48 @@ class Dispatcher:
             if route_limit is None:
                 route_limit = self._route_limits[key] = asyncio.Semaphore(route.concurrency)
             await route_limit.acquire()
-        global_limit = self._global_limit
         try:
-            await global_limit.acquire()
+            await self._global_limit.acquire()
         except BaseException:
             if route_limit is not None:
                 route_limit.release()
             raise
         self.in_flight += 1
-        # A timer that cancels the task: cheaper than asyncio.timeout on every call.
-        timer = None
-        expired = False
-        if route.timeout is not None:
-            task = asyncio.current_task()
 
-            def expire() -> None:
-                nonlocal expired
-                expired = True
-                task.cancel()
+    def _release(self, route: Route) -> None:
+        self.in_flight -= 1
+        self._global_limit.release()
+        if route.concurrency:
+            self._route_limits[(route.name, route.concurrency)].release()
 
-            timer = asyncio.get_running_loop().call_later(route.timeout, expire)
+    async def _run(self, call: _Call, route: Route, kwargs: dict[str, Any],
+                   ctx: HandlerContext | None) -> Answer:
+        """Call the handler under its route's timeout."""
+        timeout = route.timeout
+        if timeout is not None:
+            self._deadlines.add(call, timeout)
         try:
-            result = await route.call(request, kwargs, ctx)
+            direct = route.direct
+            if direct is not None:
+                result = await direct(**kwargs)
+            else:
+                result = await route.call(call.request, kwargs, ctx)
         except asyncio.CancelledError:
-            if not expired:
+            if not call.expired:
                 raise
-            task.uncancel()
-            return Answer.failure(Code.TIMEOUT, f"{request.name} timed out after {route.timeout:g}s")
+            call.task.uncancel()
+            return Answer.failure(Code.TIMEOUT,
+                                  f"{call.request.name} timed out after {timeout:g}s")
         finally:
-            if timer is not None:
-                timer.cancel()
-            self.in_flight -= 1
-            global_limit.release()
-            if route_limit is not None:
-                route_limit.release()
+            call.done = True
+            if timeout is not None:
+                self._deadlines.ended(timeout)
         return Answer(ok=True, result=result)
 
     # Out
 
-    async def _finish(self, request: Request, answer: Answer) -> None:
+    async def _finish(self, request: Request, answer: Answer, remember: bool = True) -> None:
+        """Answer a request; ``remember=False`` for refusals a retry may get past (BUSY)."""
         replies = self.replies
         if request.request_id is None:
             if request.kind == "message" and not answer.ok:
@@ -247,7 +308,7 @@ class Dispatcher:
                 await replies.error(answer.code, answer.error, None)
             return
         frame = replies.encode(request, answer)
-        key = request.dedup_key
+        key = request.dedup_key if remember else None
         if key is not None:
             # The answer itself is kept only where a repeat may come under another id
             # (an idempotency key); a repeat of the same id just gets the frame again.

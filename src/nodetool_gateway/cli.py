@@ -144,7 +144,8 @@ def routes(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
     for kind, entries in (("command", table.commands), ("message", table.messages)):
         for name in sorted(entries):
             r = entries[name]
-            rows.append((kind, name, r.target, "-" if r.timeout is None else f"{r.timeout:g}s",
+            target = r.target if r.blocking else f"{r.target} (blocking: false)"
+            rows.append((kind, name, target, "-" if r.timeout is None else f"{r.timeout:g}s",
                          str(r.concurrency or "-"), r.source))
     for name in sorted(table.disabled):
         rows.append(("-", name, "(disabled)", "-", "-", "config"))
@@ -351,8 +352,19 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
             setup_logging("DEBUG" if debug else cfg.logging.level, cfg.logging.format, new.secrets)
             await client.apply(new)
 
-        watcher = ConfigWatcher(config, apply, current=snapshot, environment=environment, sets=sets)
-        watcher_task = asyncio.create_task(watcher.run())
+        watcher = ConfigWatcher(config, apply, current=snapshot, environment=environment,
+                                sets=sets)
+        stamp = watcher.stamp()
+
+        async def watch() -> None:
+            # Start watching once registered (or after a second, so a config that
+            # cannot connect can still be fixed): setting up the watcher then does
+            # not delay the registration. An edit made meanwhile is caught up.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(client.wait_registered(), 1.0)
+            await watcher.run(since=stamp)
+
+        watcher_task = asyncio.create_task(watch())
     try:
         await node
     except asyncio.CancelledError:

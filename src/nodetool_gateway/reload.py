@@ -49,10 +49,28 @@ class ConfigWatcher:
         dirs = {f.parent for f in self._watched_files()}
         return sorted(d for d in dirs if d.is_dir())
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Watch until ``stop`` is set (or the task is cancelled)."""
+    def stamp(self) -> dict[Path, tuple[int, int] | None]:
+        """The watched files' (mtime, size) now: ``run(since=...)`` catches up from it."""
+        stamps: dict[Path, tuple[int, int] | None] = {}
+        for path in self._watched_files():
+            try:
+                st = path.stat()
+                stamps[path] = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamps[path] = None
+        return stamps
+
+    async def run(self, stop: asyncio.Event | None = None, *,
+                  since: dict[Path, tuple[int, int] | None] | None = None) -> None:
+        """Watch until ``stop`` is set (or the task is cancelled).
+
+        ``since``: a :meth:`stamp` taken earlier; a file changed since then is
+        reloaded at once (the watch starts a little after the node).
+        """
         from watchfiles import awatch
 
+        if since is not None and self.stamp() != since:
+            await self.reload()
         files = self._watched_files()
         watcher = awatch(*self._watched_dirs(), stop_event=stop, recursive=False,
                          step=self._step_ms, debounce=self._debounce_ms,

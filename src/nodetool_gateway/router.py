@@ -107,6 +107,7 @@ class Route:
     concurrency: int | None
     source: str
     raw: bool = False
+    blocking: bool = True  # a plain def runs in a worker thread (False: on the loop)
     _context: str | None = None
     _adapter: TypeAdapter | None = None
     _mode: str = "sync"  # "sync", "async", "agen"
@@ -114,6 +115,9 @@ class Route:
     _empty_ok: bool = False
     _prepared: bool = False
     wants_context: bool = False
+    # The handler itself when it is a plain ``async def`` with no context: awaited
+    # directly, with no layer between (the common case of a command).
+    direct: Callable | None = None
     log: logging.Logger | None = None
 
     def __post_init__(self) -> None:
@@ -126,6 +130,8 @@ class Route:
                 getattr(func, "__call__", None)):
             self._mode = "async"
         self.wants_context = self._context is not None or self._mode == "agen"
+        if self._mode == "async" and not self.raw and self._context is None:
+            self.direct = func
 
     def _prepare(self) -> None:
         # Built on the first call, not at start-up: most routes of a node are never
@@ -182,8 +188,11 @@ class Route:
                 update_type = item.get("type") if isinstance(item, dict) else None
                 await ctx.send_update(update_type if isinstance(update_type, str) else "progress", item)
             return last
-        # Sync code runs in a worker thread so a slow handler never stalls the session.
-        result = await asyncio.to_thread(func, *call_args, **kwargs)
+        if self.blocking:
+            # Sync code runs in a worker thread so a slow handler never stalls the session.
+            result = await asyncio.to_thread(func, *call_args, **kwargs)
+        else:  # declared quick (blocking: false): the thread hop would cost more than it
+            result = func(*call_args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -232,4 +241,5 @@ def _qualname(func: Callable) -> str:
 
 
 def _route(r: Any) -> Route:
-    return Route(r.name, r.kind, r.target, r.func, r.timeout, r.concurrency, r.source)
+    return Route(r.name, r.kind, r.target, r.func, r.timeout, r.concurrency, r.source,
+                 blocking=r.blocking)

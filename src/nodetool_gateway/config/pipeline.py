@@ -95,11 +95,14 @@ def default_config(**section_overrides: Any) -> Config:
 
 
 def _route_dump(route: ResolvedRoute) -> dict[str, Any]:
-    return {
+    dump = {
         "handler": route.target,
         "timeout": format_duration(route.timeout) if route.timeout is not None else None,
         "concurrency": route.concurrency,
     }
+    if not route.blocking:
+        dump["blocking"] = False
+    return dump
 
 
 def _redact_data(data: Any, secrets: Iterable[str]) -> Any:

@@ -37,6 +37,7 @@ class ResolvedRoute:
     timeout: float | None
     concurrency: int | None
     source: str
+    blocking: bool = True
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ def resolve(
                 timeout=timeout,
                 concurrency=route.concurrency,
                 source=source,
+                blocking=route.blocking,
             )
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: (p.line, p.col)))
