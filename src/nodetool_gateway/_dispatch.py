@@ -105,7 +105,8 @@ class Dispatcher:
         self.draining = False  # no new work: a drain has begun
         self.in_flight = 0  # handlers running now (past their limits)
         self.answers = AnswerLog(config.limits.remember_answers)  # answered requests by key
-        self._router = router  # the current routing table
+        self.router: Router | None = None  # the routing table in force (the node sets it)
+        self._router = router  # builds the routing table when none is set yet
         self._backend = backend  # the node's stores and engine, built on first use
         self._log = log
         self._running: dict[str, _Call] = {}  # calls by dedup key
@@ -172,7 +173,7 @@ class Dispatcher:
                 Code.UNAVAILABLE, "the node is shutting down and takes no new work"),
                 remember=False)
             return
-        route = self._router().lookup(request)
+        route = (self.router or self._router()).lookup(request)
         if type(route) is not Route:
             code, message = route
             if code == Code.UNKNOWN_TYPE:
@@ -215,14 +216,24 @@ class Dispatcher:
         request = call.request
         # Only handlers that take a context (or stream) get one: most calls skip the cost.
         ctx = self._context(request, route) if route.wants_context else None
+        route_limit = self._route_limit(route) if route.concurrency else None
+        global_limit = self._global_limit
         answer: Answer
         try:
             kwargs = route.bind(request)
-            await self._acquire(route)
+            if route_limit is not None:
+                await route_limit.acquire()
             try:
-                answer = await self._run(call, route, kwargs, ctx)
+                await global_limit.acquire()
+                self.in_flight += 1
+                try:
+                    answer = await self._run(call, route, kwargs, ctx)
+                finally:
+                    self.in_flight -= 1
+                    global_limit.release()
             finally:
-                self._release(route)
+                if route_limit is not None:
+                    route_limit.release()
         except HandlerError as exc:
             answer = Answer.failure(exc.code, exc.message, exc.details)
         except asyncio.CancelledError:
@@ -249,28 +260,12 @@ class Dispatcher:
         for follower in followers:
             await replies.deliver(None, replies.encode(follower, answer))
 
-    async def _acquire(self, route: Route) -> None:
-        """Wait for a place under the route's cap, then under the node's."""
-        route_limit = None
-        if route.concurrency:
-            key = (route.name, route.concurrency)
-            route_limit = self._route_limits.get(key)
-            if route_limit is None:
-                route_limit = self._route_limits[key] = asyncio.Semaphore(route.concurrency)
-            await route_limit.acquire()
-        try:
-            await self._global_limit.acquire()
-        except BaseException:
-            if route_limit is not None:
-                route_limit.release()
-            raise
-        self.in_flight += 1
-
-    def _release(self, route: Route) -> None:
-        self.in_flight -= 1
-        self._global_limit.release()
-        if route.concurrency:
-            self._route_limits[(route.name, route.concurrency)].release()
+    def _route_limit(self, route: Route) -> asyncio.Semaphore:
+        key = (route.name, route.concurrency)
+        limit = self._route_limits.get(key)
+        if limit is None:
+            limit = self._route_limits[key] = asyncio.Semaphore(route.concurrency)
+        return limit
 
     async def _run(self, call: _Call, route: Route, kwargs: dict[str, Any],
                    ctx: HandlerContext | None) -> Answer:

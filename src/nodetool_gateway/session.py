@@ -169,7 +169,7 @@ class GatewayClient:
         old_offer = self._offer()
         # Everything that can fail comes before the swap, so a failure changes nothing.
         check_protocol(snapshot.config.gateway.protocol)
-        self._router = self._build_router(snapshot)
+        self._router = self._dispatcher.router = self._build_router(snapshot)
         self._snapshot = snapshot
         cfg = snapshot.config
         self._connection.configure(cfg)
@@ -226,7 +226,7 @@ class GatewayClient:
 
     def _current_router(self) -> Router:
         if self._router is None or self._router_handlers != self._handlers:
-            self._router = self._build_router(self._snapshot)
+            self._router = self._dispatcher.router = self._build_router(self._snapshot)
         return self._router
 
     def _offer(self) -> Offer:

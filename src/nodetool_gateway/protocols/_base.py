@@ -14,17 +14,26 @@ __all__ = ["Answer", "Control", "HandshakeRejected", "Offer", "Protocol", "Proto
 
 
 _second = [-1, ""]
+_recent = [0.0, 0.0, ""]  # [from, until, text]: the last timestamp, reused for 1 ms
 
 
 def utc_now() -> str:
-    """ISO 8601 timestamp with an explicit UTC offset (microseconds, like isoformat)."""
+    """ISO 8601 timestamp with an explicit UTC offset (microseconds, like isoformat).
+
+    Every frame carries one, two per command: frames within the same millisecond
+    share one, and the date and time are formatted once a second.
+    """
     now = time.time()
+    recent = _recent
+    if recent[0] <= now < recent[1]:
+        return recent[2]
     sec = int(now)
-    # Every frame carries one: format the date and time once a second, not per frame.
     if sec != _second[0]:
         _second[0] = sec
         _second[1] = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{_second[1]}.{int((now - sec) * 1e6):06d}+00:00"
+    text = f"{_second[1]}.{int((now - sec) * 1e6):06d}+00:00"
+    recent[0], recent[1], recent[2] = now, now + 0.001, text
+    return text
 
 
 @dataclass(slots=True)
