@@ -202,6 +202,26 @@ async def test_route_timeout_answers_and_cancels(peer, run_node):
     assert sample_handlers.CANCELLED == ["never"]
 
 
+async def test_timeouts_of_many_calls_each_fire_once(peer, run_node):
+    """Calls under one timeout expire in turn, quick ones in between are untouched, and a
+    call started after the others expired still has its timeout."""
+    cfg = node_config(peer.url, commands={
+        "gate": {"handler": "sample_handlers:gate", "timeout": 0.3 * TIME},
+        "add": {"handler": "sample_handlers:add", "timeout": 0.3 * TIME}})
+    async with run_node(GatewayClient(config=cfg)):
+        conn, _ = await peer.registered()
+        first = await conn.command("gate", {"key": "t1"})
+        quick = await conn.call("add", {"a": 1})
+        await asyncio.sleep(0.1 * TIME)
+        second = await conn.command("gate", {"key": "t2"})
+        assert quick["result"] == 1
+        for rid in (first, second):
+            assert (await conn.answer_for(rid))["code"] == "TIMEOUT"
+        late = await conn.call("gate", {"key": "t3"})
+        assert late["code"] == "TIMEOUT"
+    assert sample_handlers.CANCELLED == ["t1", "t2", "t3"]
+
+
 async def test_route_concurrency_limit(peer, run_node):
     """A route with concurrency 2 runs at most two calls at once; the rest wait their turn."""
     cfg = node_config(peer.url, commands={"gate": {"handler": "sample_handlers:gate",
