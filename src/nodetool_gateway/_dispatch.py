@@ -188,13 +188,14 @@ class Dispatcher:
             return
         await replies.ack(request, "accepted")
         call = _Call(request)
-        call.task = asyncio.create_task(self._execute(call, route))
+        # Registered before its task exists, so no step of the call can miss it.
         if key is not None:
             self._running[key] = call
             if request.request_id is not None:
                 self._by_request_id[request.request_id] = call
         else:
             self._anonymous.add(call)
+        call.task = asyncio.create_task(self._execute(call, route))
 
     # Running
 
