@@ -44,6 +44,18 @@ def sync_add(a: int, b: int) -> int:
     return a + b
 
 
+async def deep(depth: int) -> list:
+    """A result nested ``depth`` lists deep."""
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def not_finite() -> dict:
+    return {"nan": float("nan"), "inf": [float("inf"), -float("inf")], "ok": 1.5}
+
+
 def which_thread() -> str:
     """The thread a plain def handler runs in."""
     import threading
