@@ -22,6 +22,7 @@ from . import __version__
 from .config import Config
 from .delivery import Outbox
 from .errors import AuthRefused, Code, FatalError
+from .logs import printable
 from .protocols import (Answer, Control, HandshakeRejected, Offer, Protocol, ProtocolError,
                         Request, protocol_for)
 from .retry import Backoff
@@ -89,20 +90,20 @@ class GatewayConnection:
                 await self._connect_once(cfg)
             except HandshakeRejected as exc:
                 if exc.fatal:
-                    raise AuthRefused(f"the gateway at {cfg.gateway.url} refused the node: "
-                                      f"{exc.message}") from None
-                self._log.warning("gateway %s: %s", cfg.gateway.url, exc.message)
+                    raise AuthRefused(f"the gateway at {cfg.gateway.public_url} refused the node: "
+                                      f"{printable(exc.message)}") from None
+                self._log.warning("gateway %s: %s", cfg.gateway.public_url, printable(exc.message))
                 retry_after = exc.retry_after
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in (401, 403):
                     raise AuthRefused(
-                        f"the gateway at {cfg.gateway.url} refused the node's credentials "
+                        f"the gateway at {cfg.gateway.public_url} refused the node's credentials "
                         f"(HTTP {status}): check gateway.auth in the config") from None
-                self._log.warning("gateway %s answered HTTP %d", cfg.gateway.url, status)
+                self._log.warning("gateway %s answered HTTP %d", cfg.gateway.public_url, status)
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                 what = "lost the connection to" if self._served else "cannot reach"
-                self._log.warning("%s gateway %s: %s", what, cfg.gateway.url, _brief(exc))
+                self._log.warning("%s gateway %s: %s", what, cfg.gateway.public_url, _brief(exc))
             if stop.is_set():
                 return
             if self._reconnect:
@@ -110,7 +111,7 @@ class GatewayConnection:
             delay = self._backoff.next_delay()
             if delay is None:
                 raise FatalError(
-                    f"gave up on gateway {cfg.gateway.url} after {self._backoff.attempts} "
+                    f"gave up on gateway {cfg.gateway.public_url} after {self._backoff.attempts} "
                     "attempts (retry.max_attempts)")
             if retry_after is not None:
                 delay = retry_after  # the gateway said when to come back
@@ -184,7 +185,7 @@ class GatewayConnection:
             self._backoff.reset()
             offer = self._offer()
             self._log.info("registered with %s as %s (%d commands, %d message types)",
-                           self.config.gateway.url, offer.node_id, len(offer.commands),
+                           self.config.gateway.public_url, offer.node_id, len(offer.commands),
                            len(offer.message_types))
             for note in proto.take_notes():
                 if note not in self._told:
@@ -197,7 +198,7 @@ class GatewayConnection:
             await self._receive(ws, proto)
             who = "node" if self._closing or self._reconnect else "gateway"
             self._log.info("%s closed the connection (code %s%s)", who, ws.close_code,
-                           f", {ws.close_reason}" if ws.close_reason else "")
+                           f", {printable(ws.close_reason)}" if ws.close_reason else "")
         finally:
             self._ready = self.connected = False
             self.websocket = self.proto = None
@@ -232,7 +233,7 @@ class GatewayConnection:
                 frame = await asyncio.wait_for(ws.recv(), watchdog)
             except TimeoutError:
                 self._log.warning("no word from gateway %s for %.1fs: closing a dead connection",
-                                  self.config.gateway.url, watchdog)
+                                  self.config.gateway.public_url, watchdog)
                 await ws.close(4000, "tick timeout")
                 raise ConnectionClosed(None, None) from None
             except ConnectionClosed:
@@ -271,11 +272,12 @@ class GatewayConnection:
             if msg.request_id:
                 self.on_cancel(msg.request_id)
         elif kind == "error":
-            self._log.warning("gateway reported an error: %s", msg.note or msg.raw.get("error"))
+            self._log.warning("gateway reported an error: %s",
+                              printable(msg.note or msg.raw.get("error")))
         elif kind == "warning":
-            self._log.warning("%s", msg.note)
+            self._log.warning("%s", printable(msg.note))
         elif kind == "info":
-            self._log.info("%s", msg.note)
+            self._log.info("%s", printable(msg.note))
         elif self._log.isEnabledFor(logging.DEBUG):
             self._log.debug("%s from gateway: %s", kind, msg.raw.get("event") or msg.raw.get("type"))
 
@@ -382,5 +384,4 @@ def connection_settings(cfg: Config) -> tuple:
 
 
 def _brief(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) < 200 else text[:200] + "..."
+    return printable(str(exc) or type(exc).__name__, 200)

@@ -9,7 +9,19 @@ import time
 from typing import Iterable
 from urllib.parse import quote, quote_plus
 
-__all__ = ["setup_logging", "RedactingFilter"]
+__all__ = ["setup_logging", "RedactingFilter", "printable"]
+
+# Control characters, and the Unicode ones that move text around, shown escaped: text
+# from the other side (a gateway's error, a close reason) cannot forge a log line.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), *range(127, 160))}
+_ESCAPES.update({c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202A, 0x202F),
+                                              *range(0x2066, 0x206A))})
+
+
+def printable(text: object, limit: int = 300) -> str:
+    """Remote text fit for one log line: control characters escaped, at most ``limit``."""
+    out = str(text).translate(_ESCAPES)
+    return out if len(out) <= limit else out[:limit] + "..."
 
 _MASK = "**********"
 _HANDLER_NAME = "nodetool-gateway"

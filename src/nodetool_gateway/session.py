@@ -183,7 +183,7 @@ class GatewayClient:
                           self._backend.services.language_models.describe())
         if connection_settings(old) != connection_settings(cfg):
             self.log.info("gateway connection settings changed: reconnecting to %s",
-                          cfg.gateway.url)
+                          cfg.gateway.public_url)
             await self._connection.reconnect()
         elif self._offer() != old_offer and self._connection.proto is not None:
             offer = self._offer()

@@ -241,6 +241,14 @@ class GatewayConfig(_Model):
         """The auth token (read from ``auth.token_file`` when set), or ``None``."""
         return self.auth.read_token()
 
+    @property
+    def public_url(self) -> str:
+        """The URL as logs show it: no user or password, query values masked."""
+        parts = urlsplit(self.url)
+        netloc = parts.netloc.rpartition("@")[2]
+        query = "&".join(f"{k.partition('=')[0]}=***" for k in parts.query.split("&") if k)
+        return parts._replace(netloc=netloc, query=query).geturl()
+
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context for a ``wss://`` URL (its CA and client certificate), else None."""
         if not self.url.startswith("wss://"):
