@@ -204,6 +204,30 @@ def test_run_exits_nonzero_on_refused_token(tmp_path):
     assert "Traceback" not in node.stderr and "wrong" not in node.stderr
 
 
+def test_tokens_from_files(tmp_path):
+    """serve and call read the token from --auth-token-file (kept out of `ps`); not both."""
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token\n")
+    port = free_port()
+    gw = _spawn("serve", "--port", str(port), "--auth-token-file", str(token_file))
+    try:
+        _wait_for_line(gw, "listening")
+        url = f"ws://127.0.0.1:{port}"
+
+        def call(*extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*EXE, "call", "echo", "--gateway", url, *extra],
+                                  capture_output=True, text=True, timeout=30)
+
+        admitted = call("--auth-token-file", str(token_file))
+        assert admitted.returncode == 1 and "NO_NODE" in admitted.stderr  # in, but no node
+        assert call("--auth-token", "wrong").returncode == 77
+        both = call("--auth-token", "x", "--auth-token-file", str(token_file))
+        assert both.returncode == 2 and "not both" in both.stderr
+    finally:
+        _stop(gw)
+    assert "file-token" not in " ".join(gw.args)
+
+
 def test_call_without_gateway_fails_cleanly():
     """call with no gateway running says so, exit 69, no traceback."""
     result = subprocess.run([*EXE, "call", "echo", "--gateway", f"ws://127.0.0.1:{free_port()}"],

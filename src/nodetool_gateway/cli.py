@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import sys
@@ -56,6 +57,30 @@ def _load(config: str, environment: str | None, sets: Sequence[str]):
         raise _Failure(f"{config}: {len(exc.problems)} problem(s), see above", EXIT_CONFIG) from None
 
 
+def _token_options(envvar: str, what: str):
+    """``--auth-token`` and ``--auth-token-file``; the command receives ``auth_token``.
+
+    A token on the command line is visible to every user of the machine (``ps``),
+    so the file or the environment variable is the way to pass a real one.
+    """
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args: Any, auth_token: str | None, auth_token_file: str | None,
+                    **kwargs: Any) -> Any:
+            if auth_token_file is not None:
+                if auth_token:
+                    raise click.UsageError("give --auth-token or --auth-token-file, not both")
+                auth_token = Path(auth_token_file).read_text().strip() or None
+            return func(*args, auth_token=auth_token, **kwargs)
+
+        wrapper = click.option(
+            "--auth-token-file", type=click.Path(exists=True, dir_okay=False),
+            help=f"Read {what} from this file (safer than --auth-token, which `ps` shows).")(wrapper)
+        return click.option("--auth-token", envvar=envvar,
+                            help=f"{what[0].upper()}{what[1:]} [env: {envvar}].")(wrapper)
+    return decorate
+
+
 @click.group(context_settings=_CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="nodetool-gateway")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
@@ -86,7 +111,7 @@ def run(ctx: click.Context, config: str, environment: str | None, sets: tuple[st
 
 @cli.command()
 @click.option("--url", envvar="GATEWAY_URL", required=True, help="Gateway URL [env: GATEWAY_URL].")
-@click.option("--auth-token", envvar="GATEWAY_AUTH_TOKEN", help="Bearer token [env: GATEWAY_AUTH_TOKEN].")
+@_token_options("GATEWAY_AUTH_TOKEN", "the bearer token")
 @click.option("--node-id", envvar="GATEWAY_NODE_ID", help="Node id [env: GATEWAY_NODE_ID]; default node-HOSTNAME.")
 @click.option("--user-id", envvar="GATEWAY_USER_ID", default="1", help="User id [env: GATEWAY_USER_ID].")
 @click.option("--heartbeat-interval", type=float, default=30.0, help="Seconds between heartbeats.")
@@ -157,8 +182,7 @@ def routes(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", help="Interface to listen on.")
 @click.option("--port", default=8080, type=int, help="Port (0 picks a free one).")
-@click.option("--auth-token", envvar="NODETOOL_GATEWAY_TOKEN",
-              help="Require this bearer token from nodes and operators [env: NODETOOL_GATEWAY_TOKEN].")
+@_token_options("NODETOOL_GATEWAY_TOKEN", "the bearer token nodes and operators must give")
 @click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"],
               case_sensitive=False))
 @click.pass_context
@@ -187,8 +211,7 @@ def serve(ctx: click.Context, host: str, port: int, auth_token: str | None, log_
 @click.option("--node", "node_id", help="Node id (default: the only node connected).")
 @click.option("--gateway", default="ws://127.0.0.1:8080", envvar="NODETOOL_GATEWAY_URL",
               help="Gateway started by `serve` [env: NODETOOL_GATEWAY_URL].")
-@click.option("--auth-token", envvar="NODETOOL_GATEWAY_TOKEN",
-              help="The gateway's token [env: NODETOOL_GATEWAY_TOKEN].")
+@_token_options("NODETOOL_GATEWAY_TOKEN", "the gateway's token")
 @click.option("--timeout", type=float, default=300.0, help="Seconds to wait for the answer.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the result, no progress.")
 def call(command: str, args_json: str, node_id: str | None, gateway: str, auth_token: str | None,
