@@ -177,6 +177,36 @@ def test_duplicate_keys_reported(write):
     assert problems(path) == [f"{path}:3:3: logging.level: duplicate key 'level' (first on line 2); remove one, or merge them"]
 
 
+def test_alias_bomb_refused_before_it_expands(write):
+    """Aliases of aliases (a 700-byte file that expands to billions of values) are refused
+    at once, at the value where the expansion passes the bound; nothing is built."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    path = write("node.yaml", "metadata_bomb:\n" + "".join(f"  {line}\n" for line in levels))
+    found = problems(path)
+    assert len(found) == 1 and "expands to more than 100,000 values through its aliases" in found[0]
+
+
+def test_oversized_file_refused(write):
+    """A file past the size bound is refused before it is parsed."""
+    path = write("node.yaml", "# " + "x" * (2 * 1024 * 1024) + "\n")
+    assert problems(path) == [f"{path}:1:1: (yaml): the file is 2,097,155 characters; "
+                              "a config may be at most 2,097,152"]
+
+
+def test_a_few_aliases_are_fine(write, tmp_path):
+    """Anchors and aliases a real config uses still work."""
+    path = write("node.yaml", """\
+        x-timeouts: &slow {timeout: 2h, concurrency: 2}
+        commands:
+          list_workflows: {handler: "nodetool_gateway.handlers.workflows:list_workflows", <<: *slow}
+    """)
+    with pytest.raises(ConfigError) as exc:  # x-timeouts is not a section: the alias was read
+        load_config(path)
+    assert any("x-timeouts" in str(p) for p in exc.value.problems)
+
+
 def test_yaml_merge_keys_allowed(write):
     """A YAML merge key (<<) may be overridden without a duplicate-key error."""
     path = write("node.yaml", "heartbeat:\n  <<: {interval: 5s, timeout: 9s}\n  timeout: 10s\n")

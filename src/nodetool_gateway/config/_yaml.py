@@ -15,6 +15,10 @@ __all__ = ["Positions", "parse"]
 
 Loc = tuple[Hashable, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Bounds on what one file may make: a config has hundreds of values and a few KB, while
+# aliases to aliases (&a [*b, *b, ...]) can make a 1 KB file expand to billions.
+MAX_BYTES = 2 * 1024 * 1024
+MAX_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,16 @@ def parse(
     An empty document is ``{}``. Syntax errors, duplicate keys and recursive
     aliases raise :class:`ConfigError`.
     """
+    if len(text) > MAX_BYTES:
+        raise ConfigError([Problem(file, 1, 1, "(yaml)", f"the file is {len(text):,} characters; "
+                                   f"a config may be at most {MAX_BYTES:,}")])
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return {}, Positions(file, {(): (1, 1)})
         # Before construction: constructing merges ("<<") flattens the nodes.
-        problems = _check(node, file, (), ())
+        problems = _check(node, file, (), (), [MAX_VALUES])
         if problems:
             raise ConfigError(problems)
         data = loader.construct_document(node)
@@ -85,9 +92,20 @@ def parse(
 
 
 def _check(
-    node: Node, file: str, ancestors: tuple[Node, ...], loc: tuple[str, ...]
+    node: Node, file: str, ancestors: tuple[Node, ...], loc: tuple[str, ...], budget: list[int]
 ) -> list[Problem]:
-    """Find duplicate keys (YAML would silently keep the last) and recursive aliases."""
+    """Find duplicate keys (YAML would silently keep the last) and recursive aliases.
+
+    Visits the document as it expands (an alias once per use), so ``budget`` (the
+    values left to :data:`MAX_VALUES`) stops an alias bomb before anything is built.
+    """
+    budget[0] -= 1
+    if budget[0] < 0:
+        mark = node.start_mark
+        raise ConfigError([Problem(
+            file, mark.line + 1, mark.column + 1, ".".join(loc) or "(yaml)",
+            f"the file expands to more than {MAX_VALUES:,} values through its aliases "
+            "(*name); a config needs far fewer")])
     if any(node is a for a in ancestors):
         mark = node.start_mark
         path = ".".join(loc) or "(yaml)"
@@ -111,10 +129,10 @@ def _check(
                     problems.append(Problem(file, line, col, path, message))
                 else:
                     seen[key] = line
-            problems += _check(value_node, file, ancestors, (*loc, str(key_node.value)))
+            problems += _check(value_node, file, ancestors, (*loc, str(key_node.value)), budget)
     elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
-            problems += _check(item, file, ancestors, (*loc, str(i)))
+            problems += _check(item, file, ancestors, (*loc, str(i)), budget)
     return problems
 
 
