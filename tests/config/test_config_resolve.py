@@ -63,6 +63,27 @@ def test_handlers_beside_config_importable(defaults, tmp_path, modname):
     assert resolve(config_at(sub / "node.yaml")).commands["hello"].func() == "hello"
 
 
+def test_a_module_beside_the_config_cannot_replace_the_standard_library(
+        defaults, tmp_path, modname, monkeypatch):
+    """The config's folder goes on sys.path after the standard library: a colorsys.py
+    beside node.yaml neither replaces the real colorsys nor breaks the handlers there."""
+    import sys
+
+    mod = modname()
+    sub = tmp_path / "shadowing"
+    sub.mkdir()
+    (sub / "colorsys.py").write_text("raise RuntimeError('the config folder shadowed the stdlib')\n")
+    (sub / f"{mod}.py").write_text(
+        "import colorsys\n\ndef hls():\n    return colorsys.rgb_to_hls(1.0, 0.0, 0.0)\n")
+    (sub / "node.yaml").write_text(f"commands:\n  hls: {mod}:hls\n")
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    route = resolve(config_at(sub / "node.yaml")).commands["hls"]
+    assert route.func() == (0.0, 0.5, 1.0)
+    import colorsys
+
+    assert not colorsys.__file__.startswith(str(sub))
+
+
 def test_every_bad_handler_reported(defaults, write, modname):
     """A missing module, a missing attribute, a non-callable and a broken module are all reported at their lines."""
     mod, broken = modname(), modname()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import sysconfig
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +93,18 @@ def _builtin_defaults() -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     return builtin.DEFAULT_COMMANDS, builtin.DEFAULT_ROUTES
 
 
+def _after_stdlib() -> int:
+    """The ``sys.path`` index just past the standard library (before installed packages)."""
+    paths = sysconfig.get_paths()
+    stdlib = {os.path.realpath(p) for p in (paths["stdlib"], paths["platstdlib"])}
+    stdlib |= {os.path.join(p, "lib-dynload") for p in stdlib}
+    last = -1
+    for i, entry in enumerate(sys.path):
+        if entry.endswith(".zip") or os.path.realpath(entry or ".") in stdlib:
+            last = i
+    return last + 1
+
+
 def resolve(
     config: Config,
     *,
@@ -102,8 +116,9 @@ def resolve(
     Effective = the built-in defaults (``nodetool_gateway.handlers.builtin``),
     then the config's ``commands`` and ``routes`` on top: an entry replaces the
     whole default route, ``null`` disables it. ``base_dir`` (default: the config
-    file's folder) goes first on ``sys.path`` so ``handlers:fn`` finds a
-    ``handlers.py`` beside the config. Raises :class:`ConfigError` naming every
+    file's folder) goes on ``sys.path`` so ``handlers:fn`` finds a
+    ``handlers.py`` beside the config (after the standard library: a ``json.py``
+    there must not replace the real one). Raises :class:`ConfigError` naming every
     handler that cannot be imported, at its entry's line.
     """
     origin: Positions | None = config._origin
@@ -111,7 +126,7 @@ def resolve(
     if base_dir is None and file is not None:
         base_dir = Path(file).absolute().parent
     if base_dir is not None and str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
+        sys.path.insert(_after_stdlib(), str(base_dir))
     # Handler files may have appeared since the last import (hot reload, tests).
     importlib.invalidate_caches()
 
