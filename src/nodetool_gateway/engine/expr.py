@@ -10,7 +10,11 @@ against a whitelist of node types, then interpreted by walking the tree:
 - no imports, lambdas, assignments, f-strings, ``await``/``yield``;
 - every value made is bounded (``MAX_SIZE`` elements or characters, ``MAX_INT_BITS``
   bits for integers) and every evaluation has a work budget (``max_steps``), so
-  ``"a" * 10**9``, ``2 ** 10 ** 10`` or nested comprehensions fail at once.
+  ``"a" * 10**9``, ``2 ** 10 ** 10`` or nested comprehensions fail at once;
+- arithmetic on big integers is charged to that budget by its cost (products and
+  quotients grow with the product of the operands' sizes, ``pow`` with a modulus
+  with the exponent's bits), so ``pow(3, 2**50000, 2**50000 + 1)`` or a loop of big
+  divisions is refused before it runs, not after minutes.
 
 Every failure is an :class:`ExpressionError` (a ``ValueError``); one raised while
 evaluating (a division by zero, a wrong type) is the subclass
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import operator
 import re
 import tokenize
@@ -67,33 +72,151 @@ def _int_bits(x: Any) -> int:
     return x.bit_length() if isinstance(x, int) else 0
 
 
+# Work units (steps, about 0.2 microseconds each) of CPython's big-integer arithmetic,
+# measured on 30-bit digits: schoolbook products, long division, quadratic int <-> str.
+_CHEAP_DIGITS = 34           # about 1,000 bits: every operation is as cheap as a step
+_PRODUCT_RATE = 400          # digit products per step
+_QUOTIENT_RATE = 80          # digit steps of long division per step
+_SQUARE_RATE = 1500          # a power's cost, per squared digit of its result
+_MODPOW_RATE = 60            # exponent bits times squared modulus digits, per step
+_TO_STR_RATE = 150           # squared digits of int -> str, per step
+_FROM_STR_RATE = 23_000      # squared characters of str -> int, per step
+
+
+def _digits(x: int) -> int:
+    return x.bit_length() // 30 + 1
+
+
+def int_cost(op: str, left: Any, right: Any) -> int:
+    """The steps ``left <op> right`` costs when both are integers (0 when small)."""
+    if type(left) is bool or type(right) is bool or not (isinstance(left, int) and isinstance(right, int)):
+        return 0
+    a, b = _digits(left), _digits(right)
+    if a < _CHEAP_DIGITS and b < _CHEAP_DIGITS:
+        return 0
+    if op == "*":
+        return a * b // _PRODUCT_RATE
+    if op in ("//", "%", "divmod"):
+        return (a - b + 1) * b // _QUOTIENT_RATE if a >= b else 0
+    if op == "**":
+        if right <= 1 or abs(left) <= 1:
+            return 0
+        result = left.bit_length() * right // 30 + 1
+        return result * result // _SQUARE_RATE
+    return (a + b) // 50  # linear: + - / & | ^ << >>
+
+
+def _modpow_cost(exp: int, mod: int) -> int:
+    d = _digits(mod)
+    return abs(exp).bit_length() * d * d // _MODPOW_RATE
+
+
+def _to_str_cost(x: int) -> int:
+    d = _digits(x)
+    return d * d // _TO_STR_RATE if d >= _CHEAP_DIGITS else 0
+
+
+_SKIP = frozenset([bool, float, complex, type(None)])
+_CONTAINER_TYPES = (list, tuple, set, frozenset, dict)
+_SMALL_INT = 1 << 64
+
+
+def _leaf_size(item: Any) -> int | None:
+    """The size of a value with no parts, or None for a container."""
+    if isinstance(item, (str, bytes)):
+        return len(item)
+    if isinstance(item, int):
+        bits = item.bit_length()
+        return bits * 3 // 10 if bits > 64 else 0  # its decimal digits
+    if isinstance(item, _CONTAINER_TYPES):
+        return None
+    return 0
+
+
+def _parts(item: Any) -> Iterable[Any]:
+    if isinstance(item, dict):
+        return itertools.chain(item.keys(), item.values())
+    return item
+
+
+def _flat_size(seq: list | tuple) -> int | None:
+    """The size of a list or tuple of scalars and strings; None if it holds containers."""
+    total = len(seq)
+    for part in seq:
+        kind = type(part)
+        if kind is int:
+            if not -_SMALL_INT < part < _SMALL_INT:
+                total += part.bit_length() * 3 // 10
+        elif kind is str:
+            total += len(part)
+        elif kind not in _SKIP:
+            return None
+    return total
+
+
 def _deep_size(obj: Any, limit: int) -> int:
     """About how many elements and characters ``obj`` holds, counting shared parts each
-    time they appear (as ``str()`` or ``==`` would visit them); stops past ``limit``."""
-    total = 0
-    stack = [obj]
-    pop, extend = stack.pop, stack.extend
+    time they appear (as ``str()`` or ``==`` would visit them); stops past ``limit``.
+
+    Each container is measured once (its size is remembered by identity), so a value
+    built by doubling (``[x, x]``) is measured in time linear in what was built, not
+    in the size it stands for. A container that holds itself counts as past ``limit``.
+    """
+    size = _leaf_size(obj)
+    if size is not None:
+        return size
+    known: dict[int, int] = {}
+    stack = [[obj, iter(_parts(obj)), len(obj)]]
+    known[id(obj)] = -1  # open
     while stack:
-        item = pop()
-        if isinstance(item, (str, bytes)):
-            total += len(item)
-        elif isinstance(item, dict):
-            total += len(item)
+        frame = stack[-1]
+        total = frame[2]
+        for part in frame[1]:
+            kind = type(part)
+            if kind is int:
+                if -_SMALL_INT < part < _SMALL_INT:
+                    continue
+                total += part.bit_length() * 3 // 10
+            elif kind is str:
+                total += len(part)
+            elif kind in _SKIP:
+                continue
+            elif kind is list or kind is tuple:
+                size = known.get(id(part))
+                if size is None:
+                    size = _flat_size(part)
+                    if size is None:
+                        known[id(part)] = -1
+                        frame[2] = total
+                        stack.append([part, iter(part), len(part)])
+                        break
+                    known[id(part)] = size
+                elif size < 0:
+                    return limit + 1
+                total += size
+            else:
+                size = _leaf_size(part)
+                if size is None:
+                    size = known.get(id(part))
+                    if size is None:
+                        known[id(part)] = -1
+                        frame[2] = total
+                        stack.append([part, iter(_parts(part)), len(part)])
+                        break
+                    if size < 0:
+                        return limit + 1
+                total += size
             if total > limit:
                 return total
-            extend(item.keys())
-            extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            total += len(item)
-            if total > limit:
+        else:
+            stack.pop()
+            known[id(frame[0])] = total
+            if not stack:
                 return total
-            extend(x for x in item if not isinstance(x, (int, float, bool)) or
-                   isinstance(x, int) and x.bit_length() > 64)
-        elif isinstance(item, int):
-            total += item.bit_length() // 64
-        if total > limit:
-            return total
-    return total
+            stack[-1][2] += total
+            if stack[-1][2] > limit:
+                return stack[-1][2]
+    return 0  # pragma: no cover - the loop returns
 
 
 def check_size(value: Any, what: str = "value", limit: int = MAX_DEEP_SIZE) -> int:
@@ -124,8 +247,14 @@ def _check_printf(fmt: str | bytes, args: Any) -> None:
 
 def bounded_binop(op: str, left: Any, right: Any, charge: Callable[[int], None] | None = None) -> Any:
     """``left <op> right`` for op in + - * / // % ** << >> & | ^ @, refusing results
-    that would be too large. Shared with the sandboxed Jinja environment."""
+    that would be too large, and charging big-integer work to ``charge`` first.
+    Shared with the sandboxed Jinja environment."""
     charge = charge or (lambda n: None)
+    if isinstance(left, int) and isinstance(right, int) and op != "**":
+        _check_int_result(op, left, right)
+        cost = int_cost(op, left, right)
+        if cost:
+            charge(cost)
     if op == "+":
         if isinstance(left, _SEQ) and isinstance(right, _SEQ):
             n = len(left) + len(right)
@@ -149,20 +278,15 @@ def bounded_binop(op: str, left: Any, right: Any, charge: Callable[[int], None] 
                                           "elements, nested parts included)")
                 charge(len(seq) * times)
             return left * right
-        if isinstance(left, int) and isinstance(right, int):
-            if _int_bits(left) + _int_bits(right) > MAX_INT_BITS:
-                raise ExpressionError(f"integer too large (more than {MAX_INT_BITS:,} bits)")
         return left * right
     if op == "**":
-        return _bounded_pow(left, right)
+        return _bounded_pow(left, right, None, charge)
     if op == "<<":
-        if isinstance(left, int) and isinstance(right, int) and left:
-            if right > 0 and _int_bits(left) + right > MAX_INT_BITS:
-                raise ExpressionError(f"integer too large (more than {MAX_INT_BITS:,} bits)")
         return left << right
     if op == "%":
         if isinstance(left, (str, bytes)):
             _check_printf(left, right)
+            charge(len(left) + _deep_size(right, MAX_DEEP_SIZE))
         return left % right
     fn = _PLAIN_BINOPS.get(op)
     if fn is None:
@@ -170,12 +294,31 @@ def bounded_binop(op: str, left: Any, right: Any, charge: Callable[[int], None] 
     return fn(left, right)
 
 
-def _bounded_pow(base: Any, exp: Any, mod: Any = None) -> Any:
-    if mod is not None:
-        return pow(base, exp, mod)
-    if isinstance(base, int) and isinstance(exp, int) and exp > 0 and abs(base) > 1:
-        if exp * base.bit_length() > MAX_INT_BITS or exp > MAX_INT_BITS:
+def _check_int_result(op: str, left: int, right: int) -> None:
+    """Refuse an integer ``*``, ``**`` or ``<<`` whose result would pass MAX_INT_BITS."""
+    if op == "*":
+        if _int_bits(left) + _int_bits(right) > MAX_INT_BITS:
             raise ExpressionError(f"integer too large (more than {MAX_INT_BITS:,} bits)")
+    elif op == "**":
+        if right > 0 and abs(left) > 1 and (right > MAX_INT_BITS or
+                                            right * left.bit_length() > MAX_INT_BITS):
+            raise ExpressionError(f"integer too large (more than {MAX_INT_BITS:,} bits)")
+    elif op == "<<":
+        if left and right > 0 and _int_bits(left) + right > MAX_INT_BITS:
+            raise ExpressionError(f"integer too large (more than {MAX_INT_BITS:,} bits)")
+
+
+def _bounded_pow(base: Any, exp: Any, mod: Any = None,
+                 charge: Callable[[int], None] | None = None) -> Any:
+    charge = charge or (lambda n: None)
+    ints = all(isinstance(x, int) for x in (base, exp))
+    if mod is not None:
+        if ints and isinstance(mod, int) and mod:
+            charge(_modpow_cost(exp, mod) + int_cost("%", base, mod))
+        return pow(base, exp, mod)
+    if ints:
+        _check_int_result("**", base, exp)
+        charge(int_cost("**", base, exp))
     return base ** exp
 
 
@@ -680,6 +823,7 @@ def _b_dict(it, *args, **kwargs):
 
 
 def _b_divmod(it, a, b):
+    it.charge(int_cost("divmod", a, b))
     return divmod(a, b)
 
 
@@ -702,8 +846,10 @@ def _b_float(it, x=0.0):
 
 
 def _b_int(it, x=0, *args):
-    if isinstance(x, (str, bytes)) and len(x) > 5000:
-        raise ExpressionError("string too long to convert")
+    if isinstance(x, (str, bytes)):
+        if len(x) > 5000:
+            raise ExpressionError("string too long to convert")
+        it.charge(len(x) * len(x) // _FROM_STR_RATE)
     return int(x, *args)
 
 
@@ -730,7 +876,7 @@ def _minmax(fn):
 
 
 def _b_pow(it, base, exp, mod=None):
-    return _bounded_pow(base, exp, mod)
+    return _bounded_pow(base, exp, mod, it.charge)
 
 
 def _b_range(it, *args):
@@ -751,7 +897,17 @@ def _b_reversed(it, seq):
 
 
 def _b_round(it, x, ndigits=None):
-    return round(x) if ndigits is None else round(x, ndigits)
+    if ndigits is None:
+        return round(x)
+    if isinstance(x, int) and not isinstance(x, bool) and isinstance(ndigits, int) and ndigits < 0:
+        # int.__round__ divides x by 10 ** -ndigits; past x's own size the answer is 0.
+        places, size = -ndigits, _digits(x)
+        if places > size * 10:
+            return 0
+        divisor = places * 10 // 3 // 30 + 1
+        it.charge(int_cost("**", 10, places) +
+                  ((size - divisor + 1) * divisor // _QUOTIENT_RATE if size >= divisor else 0))
+    return round(x, ndigits)
 
 
 def _b_set(it, iterable=()):

@@ -8,7 +8,6 @@ on or not.
 
 import json
 import math
-import re
 from enum import Enum
 from typing import Any, AsyncIterator, TypedDict
 
@@ -16,6 +15,7 @@ from pydantic import Field
 
 from ..expr import Expression, ExpressionError
 from ..node import BaseNode
+from . import _regex
 from ._util import UNSET, enum_value, value_matches, number_in_range
 from .numbers import number_matches
 
@@ -305,8 +305,8 @@ class FilterDictRegex(BaseNode):
         if not isinstance(d, dict) or self.key not in d:
             return
         try:
-            regex = re.compile(self.pattern)
-        except re.error:
+            regex = _regex.compile(self.pattern)
+        except _regex.error:
             return
         text = str(d[self.key])
         if (regex.fullmatch(text) if self.full_match else regex.search(text)):

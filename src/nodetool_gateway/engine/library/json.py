@@ -1,12 +1,13 @@
 """lib.json: JSON nodes, also under their older names ``nodetool.json.*``."""
 
+import functools
 import json
-import re
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from ..node import BaseNode
+from . import _regex
 
 NAMESPACE = "lib.json"
 
@@ -206,16 +207,52 @@ class ValidateJSON(BaseNode):
 
 
 def schema_valid(data: Any, schema: dict) -> bool:
-    """JSON Schema validation with jsonschema when installed, else a built-in subset."""
+    """JSON Schema validation with jsonschema when installed, else a built-in subset.
+
+    jsonschema matches ``pattern``, ``patternProperties`` and the property names
+    ``additionalProperties`` weighs with Python's ``re``; here those keywords match
+    through ``_regex`` (RE2), as for every other pattern a workflow supplies.
+    """
     try:
         import jsonschema
     except ImportError:  # pragma: no cover - jsonschema is present where tests run
         return _mini_validate(data, schema)
-    try:
-        jsonschema.validate(instance=data, schema=schema)
-        return True
-    except jsonschema.ValidationError:
-        return False
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)  # as jsonschema.validate does
+    return _with_linear_patterns(cls)(schema).is_valid(data)
+
+
+@functools.cache
+def _with_linear_patterns(cls: Any) -> Any:
+    from jsonschema import ValidationError, validators
+
+    def pattern(validator, patrn, instance, schema):
+        if validator.is_type(instance, "string") and not _regex.search(patrn, instance):
+            yield ValidationError(f"{instance!r} does not match {patrn!r}")
+
+    def pattern_properties(validator, pattern_properties, instance, schema):
+        if not validator.is_type(instance, "object"):
+            return
+        for patrn, subschema in pattern_properties.items():
+            for key, value in instance.items():
+                if _regex.search(patrn, key):
+                    yield from validator.descend(value, subschema, path=key, schema_path=patrn)
+
+    def additional_properties(validator, extra_schema, instance, schema):
+        if not validator.is_type(instance, "object"):
+            return
+        properties = schema.get("properties", {})
+        patterns = "|".join(schema.get("patternProperties", {}))
+        extras = [key for key in instance if key not in properties
+                  and not (patterns and _regex.search(patterns, key))]
+        if validator.is_type(extra_schema, "object"):
+            for key in extras:
+                yield from validator.descend(instance[key], extra_schema, path=key)
+        elif not extra_schema and extras:
+            yield ValidationError(f"additional properties are not allowed: {sorted(map(repr, extras))}")
+
+    return validators.extend(cls, {"pattern": pattern, "patternProperties": pattern_properties,
+                                   "additionalProperties": additional_properties})
 
 
 _TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
@@ -255,7 +292,7 @@ def _mini_validate(value: Any, schema: Any) -> bool:
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
             return False
-        if "pattern" in schema and not re.search(schema["pattern"], value):
+        if "pattern" in schema and not _regex.search(schema["pattern"], value):
             return False
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):

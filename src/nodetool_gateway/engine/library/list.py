@@ -14,7 +14,6 @@ as in pandas), and rows come back unchanged (native ints stay ints).
 """
 
 import random
-import re
 from enum import Enum
 from functools import reduce
 from typing import Any, AsyncIterator, TypedDict
@@ -23,6 +22,7 @@ from pydantic import Field
 
 from ..expr import MAX_SIZE, Expression, ExpressionError
 from ..node import BaseNode
+from . import _regex
 from ._util import UNSET, enum_value, LENGTH_FILTERS, value_matches, number_in_range
 from .numbers import number_matches
 
@@ -515,8 +515,8 @@ class FilterRegex(BaseNode):
         if not isinstance(self.values, list) or not all(isinstance(x, str) for x in self.values):
             raise ValueError("Input must be a list of strings")
         try:
-            regex = re.compile(self.pattern)
-        except re.error as exc:
+            regex = _regex.compile(self.pattern)
+        except _regex.error as exc:
             raise ValueError(f"Invalid regular expression pattern: {exc}") from None
         match = regex.fullmatch if self.full_match else regex.search
         return [s for s in self.values if match(s)]
@@ -642,8 +642,8 @@ class FilterDictsRegex(BaseNode):
     async def process(self, context: Any) -> list[dict]:
         rows = _dict_rows(self.values)
         try:
-            regex = re.compile(self.pattern)
-        except re.error as exc:
+            regex = _regex.compile(self.pattern)
+        except _regex.error as exc:
             raise ValueError(f"Invalid regular expression pattern: {exc}") from None
         match = regex.fullmatch if self.full_match else regex.search
         return [row for row in rows if self.key in row and match(str(row[self.key]))]

@@ -5,10 +5,9 @@ dynamic property keys are lowercased, undefined names render as "", one trailing
 newline of the template is dropped, values render with ``str()`` (True, [1, 2]),
 and any failure is ``ValueError("Template error: ...")``. NodeTool renders with a
 plain ``jinja2.Environment``; here it is a sandboxed one (same output for ordinary
-templates) that also refuses to build huge strings.
+templates) with a work budget and size limits (see ``_jinja``).
 """
 
-import functools
 import json
 import re
 import string as _string
@@ -16,12 +15,12 @@ import unicodedata
 from enum import Enum
 from typing import Any, AsyncIterator, TypedDict
 
-from jinja2 import BaseLoader
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from pydantic import Field
 
-from ..expr import MAX_DEEP_SIZE, MAX_SIZE, ExpressionError, bounded_binop
+from ..expr import MAX_SIZE
 from ..node import BaseNode
+from . import _regex
+from ._jinja import check_template, render_jinja
 from ._util import UNSET, enum_value, value_matches
 
 NAMESPACE = "nodetool.text"
@@ -36,80 +35,38 @@ __all__ = ["FormatText", "Template", "ToString", "Concat", "Join", "Collect", "R
            "FilterString", "FilterRegexString", "render_jinja", "jsonpath_find"]
 
 
-# A bounded Jinja2 sandbox
-
-_WIDTH_METHODS = {"center", "ljust", "rjust", "zfill", "expandtabs"}
-
-
-class _BoundedSandbox(SandboxedEnvironment):
-    """SandboxedEnvironment that also refuses to build strings or lists that are too large."""
-
-    intercepted_binops = frozenset(["*", "**", "+", "%"])
-
-    def call_binop(self, context, operator, left, right):  # type: ignore[override]
-        try:
-            return bounded_binop(operator, left, right)
-        except ExpressionError as exc:
-            raise SecurityError(str(exc)) from None
-
-    def call(__self, __context, __obj, *args, **kwargs):  # type: ignore[override]
-        owner = getattr(__obj, "__self__", None)
-        name = getattr(__obj, "__name__", "")
-        if isinstance(owner, str):
-            if name in _WIDTH_METHODS and any(isinstance(a, int) and a > MAX_SIZE for a in args):
-                raise SecurityError("result too large")
-            if name == "replace" and len(args) >= 2 and isinstance(args[0], str) \
-                    and isinstance(args[1], str):
-                count = owner.count(args[0]) if args[0] else len(owner) + 1
-                if len(owner) + count * (len(args[1]) - len(args[0])) > MAX_DEEP_SIZE:
-                    raise SecurityError("result too large")
-            if name == "join" and args:
-                parts = list(args[0])
-                size = sum(len(str(p)) for p in parts) + len(owner) * len(parts)
-                if size > MAX_DEEP_SIZE:
-                    raise SecurityError("result too large")
-                args = (parts,) + args[1:]
-        return super().call(__context, __obj, *args, **kwargs)
-
-
-def _bounded_filter(original):
-    @functools.wraps(original)  # keeps jinja's pass_environment marker
-    def wrapped(*args, **kwargs):
-        values = list(args[1:]) + list(kwargs.values())
-        if any(isinstance(v, int) and v > MAX_SIZE for v in values):
-            raise SecurityError("result too large")
-        return original(*args, **kwargs)
-    return wrapped
-
-
-def _make_env() -> SandboxedEnvironment:
-    # NodeTool: Environment(loader=BaseLoader()) with default settings (no autoescape,
-    # Undefined renders as "", keep_trailing_newline=False).
-    env = _BoundedSandbox(loader=BaseLoader())
-    for name in ("center", "indent", "truncate", "wordwrap"):
-        env.filters[name] = _bounded_filter(env.filters[name])
-    fmt = env.filters["format"]
-
-    def bounded_format(value, *args, **kwargs):
-        try:
-            bounded_binop("%", str(value), args or kwargs)
-        except ExpressionError as exc:
-            raise SecurityError(str(exc)) from None
-        return fmt(value, *args, **kwargs)
-
-    env.filters["format"] = bounded_format
-    return env
-
-
-_ENV = _make_env()
-
-
-def render_jinja(template: str, variables: dict[str, Any]) -> str:
-    """Render ``template`` with the bounded sandbox (errors propagate)."""
-    return _ENV.from_string(template).render(**variables)
-
-
 # Formatting
+
+_MAX_LOWERCASE_WORK = 1_000_000_000  # characters scanned by FormatText's lowercasing
+
+
+def _lowercase_placeholders(template: str) -> str:
+    """NodeTool's quirk: lowercase each ``{{ name`` expression with a plain replace over
+    the whole template, one after the other (so text outside placeholders changes too).
+
+    A replace that changed nothing leaves the template as it was, so the same name
+    again is skipped until some replace changes the template; past that, the work
+    (placeholders times length) is capped.
+    """
+    check_template(template)
+    absent: set[str] = set()
+    work = 0
+    for var in re.findall(r"{{\s*([^|}]+)", template):
+        lowered = var.lower()
+        if lowered == var or var in absent:
+            continue
+        work += len(template)
+        if work > _MAX_LOWERCASE_WORK:
+            raise ValueError(f"template too large for its placeholders (more than "
+                             f"{_MAX_LOWERCASE_WORK:,} characters to scan)")
+        replaced = template.replace(var, lowered)
+        if replaced is template:
+            absent.add(var)
+        else:
+            absent.clear()
+            template = replaced
+    return template
+
 
 class FormatText(BaseNode):
     """
@@ -127,11 +84,7 @@ class FormatText(BaseNode):
 
     async def process(self, context: Any) -> str:
         try:
-            template_str = self.template
-            # NodeTool's quirk: lowercase each variable expression with a plain
-            # replace over the whole template.
-            for var in re.findall(r"{{\s*([^|}]+)", template_str):
-                template_str = template_str.replace(var, var.lower())
+            template_str = _lowercase_placeholders(self.template)
             props = {str(k).lower(): v for k, v in self.dynamic_properties.items()}
             return render_jinja(template_str, props)
         except Exception as exc:
@@ -326,7 +279,8 @@ class ExtractRegex(BaseNode):
     multiline: bool = Field(default=False, title="Multiline")
 
     async def process(self, context: Any) -> list[str]:
-        match = re.search(self.regex, self.text, _flags(self.dotall, self.ignorecase, self.multiline))
+        match = _regex.search(self.regex, self.text,
+                              _flags(self.dotall, self.ignorecase, self.multiline))
         return [] if match is None else list(match.groups())
 
 
@@ -345,8 +299,8 @@ class FindAllRegex(BaseNode):
     multiline: bool = Field(default=False, title="Multiline")
 
     async def process(self, context: Any) -> list[Any]:
-        return list(re.findall(self.regex, self.text,
-                               _flags(self.dotall, self.ignorecase, self.multiline)))
+        return list(_regex.findall(self.regex, self.text,
+                                   _flags(self.dotall, self.ignorecase, self.multiline)))
 
 
 class ParseJSON(BaseNode):
@@ -467,8 +421,8 @@ class RegexMatch(BaseNode):
 
     async def process(self, context: Any) -> list[Any]:
         if self.group is None:
-            return re.findall(self.pattern, self.text)
-        return [m.group(self.group) for m in re.finditer(self.pattern, self.text)]
+            return _regex.findall(self.pattern, self.text)
+        return [m.group(self.group) for m in _regex.finditer(self.pattern, self.text)]
 
 
 class RegexReplace(BaseNode):
@@ -485,7 +439,7 @@ class RegexReplace(BaseNode):
     count: int = Field(default=0, description="Maximum replacements (0 for unlimited)")
 
     async def process(self, context: Any) -> str:
-        return re.sub(self.pattern, self.replacement, self.text, count=self.count)
+        return _regex.sub(self.pattern, self.replacement, self.text, count=self.count)
 
 
 class RegexSplit(BaseNode):
@@ -501,7 +455,7 @@ class RegexSplit(BaseNode):
     maxsplit: int = Field(default=0, description="Maximum number of splits (0 for unlimited)")
 
     async def process(self, context: Any) -> list[str]:
-        return re.split(self.pattern, self.text, maxsplit=self.maxsplit)
+        return _regex.split(self.pattern, self.text, maxsplit=self.maxsplit)
 
 
 class RegexValidate(BaseNode):
@@ -516,7 +470,7 @@ class RegexValidate(BaseNode):
     pattern: str = Field(default="", description="Regular expression pattern")
 
     async def process(self, context: Any) -> bool:
-        return bool(re.match(self.pattern, self.text))
+        return bool(_regex.match(self.pattern, self.text))
 
 
 def _normalize(value: str, trim: bool, case_sensitive: bool) -> str:
@@ -997,8 +951,8 @@ class FilterRegexString(BaseNode):
 
     async def gen_process(self, context: Any) -> AsyncIterator[dict[str, Any]]:
         try:
-            regex = re.compile(self.pattern)
-        except re.error:
+            regex = _regex.compile(self.pattern)
+        except _regex.error:
             return
         if not isinstance(self.value, str):
             return
