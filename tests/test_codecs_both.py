@@ -17,7 +17,8 @@ import pytest
 
 HERE = Path(__file__).parent
 FILES = ["test_protocol_limits.py", "test_openclaw_codec.py", "test_session.py",
-         "test_delivery.py", "test_seed_api.py"]
+         "test_delivery.py", "test_seed_api.py", "test_update_limits.py",
+         "test_gateway_stall.py", "test_remote_text.py"]
 
 
 @pytest.mark.timeout(300)

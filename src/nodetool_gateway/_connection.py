@@ -1,12 +1,12 @@
 """The connection: one node's socket to its gateway, across reconnects.
 
 It connects (TLS, credentials), runs the protocol's handshake, heartbeats and
-watches for a dead peer, reads frames, decodes them and hands each request and
-cancel to the dispatcher in read order. It is also the dispatcher's way out
-(its ``Replies`` port): live frames go out only while registered, answers made
-while down wait in the outbox for the next registration. Between connections it
-backs off and retries until the node stops it. It knows nothing of routes,
-handlers or the backend.
+watches for a dead peer (silent, or no longer reading what the node writes),
+reads frames, decodes them and hands each request and cancel to the dispatcher
+in read order. It is also the dispatcher's way out (its ``Replies`` port): live
+frames go out only while registered, answers made while down wait in the outbox
+for the next registration. Between connections it backs off and retries until
+the node stops it. It knows nothing of routes, handlers or the backend.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.protocol import State
 
 from . import __version__
 from .config import Config
@@ -58,6 +59,9 @@ class GatewayConnection:
         self._served = False  # this attempt got past the handshake
         self._heartbeat_wakeup = asyncio.Event()  # the interval changed: beat now
         self._told: set[str] = set()  # the protocol's notes, each logged once
+        self._trimmed: set[str] = set()  # commands whose oversize updates were logged
+        self._written = 0  # characters handed to the socket (the write watchdog reads it)
+        self._stalled: float | None = None  # the write watchdog dropped the connection
 
     @property
     def ready(self) -> bool:
@@ -85,6 +89,7 @@ class GatewayConnection:
         while True:
             cfg = self.config
             self._reconnect = self._served = False
+            self._stalled = None
             retry_after: float | None = None
             try:
                 await self._connect_once(cfg)
@@ -102,8 +107,13 @@ class GatewayConnection:
                         f"(HTTP {status}): check gateway.auth in the config") from None
                 self._log.warning("gateway %s answered HTTP %d", cfg.gateway.public_url, status)
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
-                what = "lost the connection to" if self._served else "cannot reach"
-                self._log.warning("%s gateway %s: %s", what, cfg.gateway.public_url, _brief(exc))
+                if self._stalled is not None:
+                    self._log.warning("gateway %s stopped reading for %.1fs; reconnecting",
+                                      cfg.gateway.public_url, self._stalled)
+                else:
+                    what = "lost the connection to" if self._served else "cannot reach"
+                    self._log.warning("%s gateway %s: %s", what, cfg.gateway.public_url,
+                                      _brief(exc))
             if stop.is_set():
                 return
             if self._reconnect:
@@ -141,7 +151,7 @@ class GatewayConnection:
             return False
         if self.websocket is not None:
             try:
-                await self.websocket.send(frame)
+                await self._send(self.websocket, frame)
             except ConnectionClosed:
                 pass  # the next connection registers with the new offer
         return True
@@ -178,6 +188,8 @@ class GatewayConnection:
     async def _serve(self, ws: ClientConnection, proto: Protocol) -> None:
         self.websocket, self.connected, self.proto = ws, True, proto
         heartbeat: asyncio.Task | None = None
+        # From the first frame on: the handshake and the outbox flush can meet a stalled peer too.
+        writes = asyncio.create_task(self._watch_writes(ws), name="gateway-write-watchdog")
         try:
             await self._handshake(ws, proto)
             self._served = True
@@ -203,21 +215,22 @@ class GatewayConnection:
             self._ready = self.connected = False
             self.websocket = self.proto = None
             self.registered.clear()
-            if heartbeat is not None:
-                heartbeat.cancel()
-                try:
-                    await heartbeat
-                except (asyncio.CancelledError, ConnectionClosed):
-                    pass
+            for task in (heartbeat, writes):
+                if task is not None:
+                    task.cancel()
+                    try:
+                        await task
+                    except (asyncio.CancelledError, ConnectionClosed):
+                        pass
 
     async def _handshake(self, ws: ClientConnection, proto: Protocol) -> None:
         for frame in proto.begin(self._offer()):
-            await ws.send(frame)
+            await self._send(ws, frame)
         timeout = self.config.gateway.open_timeout
         while not proto.ready:
             raw = await asyncio.wait_for(ws.recv(), timeout)
             for frame in proto.on_handshake(raw):
-                await ws.send(frame)
+                await self._send(ws, frame)
 
     # Receiving
 
@@ -302,18 +315,57 @@ class GatewayConnection:
         frame = proto.heartbeat(self.config.node.id, status, in_flight)
         if frame is not None:
             try:
-                await ws.send(frame)
+                await self._send(ws, frame)
             except ConnectionClosed:
                 pass
 
-    # Sending: the dispatcher's Replies port
+    # Sending
+
+    async def _send(self, ws: ClientConnection, frame: str) -> None:
+        """Send one frame; raise ConnectionClosed unless it was handed to the socket.
+
+        A send waiting for room in a full buffer returns without an error when the
+        transport is aborted (websockets resolves its drain waiters): the frame
+        never went out, so the state says whether it did.
+        """
+        self._written += len(frame)
+        await ws.send(frame)
+        if ws.state is State.CLOSED:
+            raise ConnectionClosed(None, None)
+
+    async def _watch_writes(self, ws: ClientConnection) -> None:
+        """Abort the connection when nothing leaves its write buffer for heartbeat.timeout.
+
+        A gateway that stops reading fills the kernel's buffers, then the transport's;
+        every send then waits for room, websockets' keepalive ping too, so its
+        timeout never starts. Bytes leaving the buffer are progress: the buffer is
+        empty, or smaller than it was plus what was written since (counted in
+        characters, never more than the bytes, so a stalled peer never looks alive).
+        """
+        transport = ws.transport
+        timeout = self.config.heartbeat.timeout
+        loop = asyncio.get_running_loop()
+        buffered, written, since = 0, self._written, loop.time()
+        while True:
+            await asyncio.sleep(min(timeout / 8, 1.0))
+            now_buffered, now_written = transport.get_write_buffer_size(), self._written
+            now = loop.time()
+            if now_buffered == 0 or now_buffered < buffered + (now_written - written):
+                since = now
+            elif now - since >= timeout:
+                self._stalled = now - since
+                transport.abort()  # close() would queue its frame behind the stuck ones
+                return
+            buffered, written = now_buffered, now_written
+
+    # The dispatcher's Replies port
 
     async def _flush_outbox(self, ws: ClientConnection) -> None:
         outbox = self._outbox
         flushed = len(outbox)
         while outbox:
             key, frame = outbox.peek()
-            await ws.send(frame)
+            await self._send(ws, frame)
             outbox.pop()
             if key is not None:
                 self.on_delivered(key)
@@ -328,7 +380,7 @@ class GatewayConnection:
         ws = self.websocket
         if self._ready and ws is not None:
             try:
-                await ws.send(frame)
+                await self._send(ws, frame)
                 if key is not None:
                     self.on_delivered(key)
                 return
@@ -341,7 +393,7 @@ class GatewayConnection:
         ws = self.websocket
         if frame is not None and self._ready and ws is not None:
             try:
-                await ws.send(frame)
+                await self._send(ws, frame)
             except ConnectionClosed:
                 pass
 
@@ -351,15 +403,30 @@ class GatewayConnection:
             frame = self.proto.ack(request, message)
             if frame is not None:
                 try:
-                    await self.websocket.send(frame)
+                    await self._send(self.websocket, frame)
                 except ConnectionClosed:
                     pass
 
     async def update(self, request: Request, job_id: str | None, kind: str, data: Any) -> None:
         proto = self.proto
         if proto is not None and self._ready:
-            for frame in proto.updates(request, job_id, kind, data):
+            limit = self._max_message_size
+            frames, trimmed = proto.updates_within(request, job_id, kind, data, limit)
+            if trimmed:
+                self._trim_note(request, kind, trimmed, proto.outgoing_limit(limit))
+            for frame in frames:
                 await self.live(frame)
+
+    def _trim_note(self, request: Request, kind: str, size: int, limit: int) -> None:
+        # Once per command at WARNING: a handler that streams big values does it every time.
+        first = request.name not in self._trimmed
+        if first:
+            self._trimmed.add(request.name)
+        self._log.log(logging.WARNING if first else logging.DEBUG,
+                      "%s update for %s (%s): %d bytes of data, over the %d-byte frame limit "
+                      "(gateway.max_message_size); sent with its largest values trimmed%s",
+                      kind, request.name, request.request_id, size, limit,
+                      " (further ones are logged at DEBUG)" if first else "")
 
     async def error(self, code: Code | str, message: str, request_id: str | None) -> None:
         proto = self.proto

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import Code
+from ._json import dumps
+from ._trim import byte_size, over, trim
 
 __all__ = ["Answer", "Control", "HandshakeRejected", "Offer", "Protocol", "ProtocolError",
            "Request", "utc_now"]
@@ -175,25 +177,60 @@ class Protocol:
     def answer_within(self, request: Request, ans: Answer, limit: int) -> str:
         """The answer's frame, or a TOO_LARGE / HANDLER_ERROR answer when it cannot go.
 
-        ``limit`` is the node's own frame limit; a protocol with a smaller one
-        (``max_outgoing``) holds its answers to that.
+        ``limit`` is the node's own frame limit in bytes; a protocol with a smaller
+        one (``max_outgoing``) holds its answers to that.
         """
         try:
             frame = self.answer(request, ans)
         except (TypeError, ValueError) as exc:
             frame = self.answer(request, Answer.failure(
                 Code.HANDLER_ERROR, f"result is not JSON: {exc}"))
-        if self.max_outgoing is not None:
-            limit = min(limit, self.max_outgoing)
-        if len(frame) > limit:
+        limit = self.outgoing_limit(limit)
+        if over(frame, limit):
             frame = self.answer(request, Answer.failure(
-                Code.TOO_LARGE, f"the answer of {len(frame)} bytes is over the "
+                Code.TOO_LARGE, f"the answer of {byte_size(frame)} bytes is over the "
                                 f"{limit} bytes the gateway accepts"))
         return frame
 
     def updates(self, request: Request, job_id: str | None, update_type: str,
                 data: Any) -> list[str]:
+        """The frames of one update, whatever its size."""
+        return self.update_frames(request, self.update_text(request, job_id, update_type, data),
+                                  None)
+
+    def updates_within(self, request: Request, job_id: str | None, update_type: str,
+                       data: Any, limit: int) -> tuple[list[str], int]:
+        """The frames of one update, trimmed when it is over ``limit`` bytes.
+
+        Returns the frames and, for a trimmed update, the size of its data (else 0).
+        A trimmed update keeps its shape: its largest values are replaced by
+        ``{"truncated": true, "bytes": N, "preview": "<first 1,024 characters>"}`` (see
+        ``_trim.trim``), where an answer over the limit is answered TOO_LARGE.
+        """
+        limit = self.outgoing_limit(limit)
+        text = self.update_text(request, job_id, update_type, data)
+        if not over(text, limit):
+            return self.update_frames(request, text, limit), 0
+        body = dumps(data)  # encoded again, alone, only when it is too big
+        size = byte_size(body)
+        room = limit - (byte_size(text) - size)
+        text = self.update_text(request, job_id, update_type, trim(data, room, body))
+        if over(text, limit):
+            return [], size  # not even a placeholder fits beside the envelope
+        return self.update_frames(request, text, limit), size
+
+    def update_text(self, request: Request, job_id: str | None, update_type: str,
+                    data: Any) -> str:
+        """One update as text: what the size limit is for."""
         raise NotImplementedError
+
+    def update_frames(self, request: Request, text: str, limit: int | None) -> list[str]:
+        """The frames that carry an update's text, each within ``limit`` bytes if given."""
+        return [text]
+
+    def outgoing_limit(self, limit: int) -> int:
+        """The largest frame to send, given the node's own ``limit``."""
+        return limit if self.max_outgoing is None else min(limit, self.max_outgoing)
 
     def error_frame(self, code: Code | str, message: str, request_id: str | None = None,
                     details: Any = None) -> str | None:

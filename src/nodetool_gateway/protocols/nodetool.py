@@ -215,9 +215,9 @@ class NodeToolProtocol(Protocol):
     def answer(self, request: Request, ans: Answer) -> str:
         return answer(request, ans)
 
-    def updates(self, request: Request, job_id: str | None, update_type: str,
-                data: Any) -> list[str]:
-        return [update(request, job_id, update_type, data)]
+    def update_text(self, request: Request, job_id: str | None, update_type: str,
+                    data: Any) -> str:
+        return update(request, job_id, update_type, data)
 
     def error_frame(self, code: Code | str, message: str, request_id: str | None = None,
                     details: Any = None) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import Code
 from ._base import (Answer, Control, HandshakeRejected, Offer, Protocol, ProtocolError, Request)
 from ._json import dumps, loads
+from ._trim import byte_size
 
 __all__ = ["OpenClawProtocol", "PROTOCOL_VERSION", "CLIENT_ID", "signature_payload",
            "MAX_CHUNK"]
@@ -51,12 +52,21 @@ def signature_payload(*, device_id: str, client_id: str, client_mode: str, role:
                      device_family.strip().lower()])
 
 
+def _bmp(text: str) -> bool:
+    # No character outside the Basic Multilingual Plane (the test runs at C speed).
+    return text.isascii() or max(text) <= "\uffff"
+
+
 def _js_length(text: str) -> int:
     # JavaScript counts UTF-16 code units: characters outside the BMP count twice.
+    if _bmp(text):
+        return len(text)
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
 def _chunks(text: str, limit: int = MAX_CHUNK) -> list[str]:
+    if _bmp(text):
+        return [text[i:i + limit] for i in range(0, len(text), limit)] or [text]
     if _js_length(text) <= limit:
         return [text]
     out, start, size = [], 0, 0
@@ -348,13 +358,26 @@ class OpenClawProtocol(Protocol):
                                "message": ans.error or str(ans.code)}
         return self._request("node.invoke.result", params, request.request_id)
 
-    def updates(self, request: Request, job_id: str | None, update_type: str,
-                data: Any) -> list[str]:
-        line = dumps({"type": update_type, "job_id": job_id, "data": data}) + "\n"
+    def update_text(self, request: Request, job_id: str | None, update_type: str,
+                    data: Any) -> str:
+        # One JSON line, streamed in chunks: the limit is for the whole line.
+        return dumps({"type": update_type, "job_id": job_id, "data": data}) + "\n"
+
+    def update_frames(self, request: Request, text: str, limit: int | None) -> list[str]:
+        node_id = self._node_id(request)
+        units = MAX_CHUNK
+        if limit is not None:
+            # A chunk's character takes at most 3 bytes in its frame (UTF-8, or an escape
+            # of the line's own quotes and backslashes), so chunks this short always fit.
+            envelope = byte_size(dumps({
+                "type": "req", "id": "0" * 32, "method": "node.invoke.progress",
+                "params": {"invokeId": request.request_id, "nodeId": node_id,
+                           "seq": request.seq + len(text), "chunk": ""}}))
+            units = max(1, min(MAX_CHUNK, (limit - envelope) // 3))
         frames = []
-        for chunk in _chunks(line):
+        for chunk in _chunks(text, units):
             frames.append(self._request("node.invoke.progress", {
-                "invokeId": request.request_id, "nodeId": self._node_id(request),
+                "invokeId": request.request_id, "nodeId": node_id,
                 "seq": request.seq, "chunk": chunk}, request.request_id))
             request.seq += 1
         return frames
