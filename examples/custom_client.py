@@ -2,7 +2,7 @@
 
 Run it against a local gateway:
 
-    nodetool-gateway serve &
+    nodetool-gateway serve --insecure-no-auth &
     GATEWAY_URL=ws://127.0.0.1:8080 python examples/custom_client.py
 """
 

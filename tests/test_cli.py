@@ -281,7 +281,7 @@ def test_assets_use_the_config_storage(tmp_path):
 def test_call_run_workflow_shows_progress(tmp_path):
     """call run_workflow prints live progress on stderr and the outputs on stdout."""
     port = free_port()
-    gw = _spawn("serve", "--port", str(port))
+    gw = _spawn("serve", "--port", str(port), "--insecure-no-auth")
     node = None
     try:
         _wait_for_line(gw, "listening")
@@ -302,3 +302,97 @@ def test_call_run_workflow_shows_progress(tmp_path):
         if node is not None:
             _stop(node)
         _stop(gw)
+
+
+def test_serve_requires_a_token():
+    """serve without a token or --insecure-no-auth is a usage error that says what to do."""
+    result = CliRunner().invoke(cli, ["serve"], env={"NODETOOL_GATEWAY_TOKEN": None})
+    assert result.exit_code == 2
+    assert "--auth-token-file FILE" in result.output and "--insecure-no-auth" in result.output
+
+
+def test_serve_limits_default_to_the_gateways():
+    """serve's --max-connections and --rate-limit defaults are the gateway's own."""
+    from nodetool_gateway.gateway.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE_LIMIT
+
+    defaults = {p.name: p.default for p in cli.commands["serve"].params}
+    assert defaults["max_connections"] == DEFAULT_MAX_CONNECTIONS
+    assert defaults["rate_limit"] == DEFAULT_RATE_LIMIT
+
+
+def test_insecure_no_auth_only_on_loopback():
+    """--insecure-no-auth is refused on a non-loopback host, and beside a token."""
+    for host in ("0.0.0.0", "192.168.1.5", "::", "gateway.example.com"):
+        result = CliRunner().invoke(cli, ["serve", "--insecure-no-auth", "--host", host],
+                                    env={"NODETOOL_GATEWAY_TOKEN": None})
+        assert result.exit_code == 2, host
+        assert "only on a loopback --host" in result.output and "--auth-token-file" in result.output
+    both = CliRunner().invoke(cli, ["serve", "--insecure-no-auth", "--auth-token", "t"])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_serve_insecure_refuses_browsers_and_extra_connections():
+    """serve --insecure-no-auth on loopback: 403 for a foreign Origin, 503 past --max-connections."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    port = free_port()
+    gw = _spawn("serve", "--port", str(port), "--insecure-no-auth",
+                "--allow-origin", "http://localhost:3000", "--max-connections", "1",
+                env={"NODETOOL_GATEWAY_TOKEN": ""})
+    url = f"ws://127.0.0.1:{port}/operator"
+
+    def status(**headers: str) -> int | None:
+        try:
+            with connect(url, additional_headers=headers, open_timeout=10):
+                return None
+        except InvalidStatus as exc:
+            return exc.response.status_code
+
+    try:
+        lines = _wait_for_line(gw, "listening")
+        assert status(Origin="https://evil.example") == 403
+        assert status(Origin="http://localhost:3000") is None
+        with connect(url, open_timeout=10):
+            assert status() == 503
+        lines += _wait_for_line(gw, "refusing connections")
+    finally:
+        _stop(gw)
+    assert any("no token" in line for line in lines)
+    assert any("origin 'https://evil.example' is not allowed" in line for line in lines)
+
+
+def test_render_and_routes_import_no_user_code(tmp_path, monkeypatch):
+    """render and routes show handlers as written; only validate imports them."""
+    import uuid
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    mod = f"clitest_{uuid.uuid4().hex[:12]}"
+    marker = tmp_path / "imported"
+    (tmp_path / f"{mod}.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "def greet(name='you'):\n    return name\n")
+    path = tmp_path / "node.yaml"
+    path.write_text(f"commands:\n  greet: {mod}:greet\n")
+    try:
+        routes = invoke("routes", str(path))
+        assert routes.exit_code == 0, routes.output
+        assert f"{mod}:greet" in routes.output
+        rendered = invoke("render", str(path))
+        assert rendered.exit_code == 0, rendered.output
+        assert f"handler: {mod}:greet" in rendered.output
+        assert not marker.exists() and mod not in sys.modules
+        validated = invoke("validate", str(path))
+        assert validated.exit_code == 0, validated.output
+        assert marker.exists()
+    finally:
+        sys.modules.pop(mod, None)
+    # A module that raises on import: render and routes still work, validate says why.
+    broken = f"{mod}_broken"
+    (tmp_path / f"{broken}.py").write_text("raise RuntimeError('side effect at import')\n")
+    path.write_text(f"commands:\n  greet: {broken}:greet\n")
+    assert invoke("routes", str(path)).exit_code == 0
+    assert invoke("render", str(path)).exit_code == 0
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 78 and "side effect at import" in result.output
+    sys.modules.pop(broken, None)

@@ -39,7 +39,7 @@ def write(path: Path, url: str, commands: dict[str, str]) -> None:
 class Reloading:
     """A node with a watcher on a real config file, as `run node.yaml` has."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, **options):
         self.path = path
         self.snapshot = load(path)
         self.client = GatewayClient(snapshot=self.snapshot)
@@ -49,7 +49,8 @@ class Reloading:
             await self.client.apply(snapshot)
             await self.applied.put(snapshot)
 
-        self.watcher = ConfigWatcher(path, apply, current=self.snapshot, step_ms=20, debounce_ms=500)
+        options = {"step_ms": 20, "debounce_ms": 500, **options}
+        self.watcher = ConfigWatcher(path, apply, current=self.snapshot, **options)
 
     async def __aenter__(self):
         self.stop = asyncio.Event()
@@ -161,3 +162,50 @@ async def test_url_change_reconnects_without_losing_an_answer(peer, tmp_path):
             assert answer["status"] == "success"
     finally:
         await other.stop()
+
+
+async def test_half_written_file_is_not_applied(peer, tmp_path):
+    """A file written in two pieces is applied once, whole, though its first half is valid."""
+    path = tmp_path / "node.yaml"
+    write(path, peer.url, {"greet": "sample_handlers:custom"})
+    whole = TEMPLATE.format(url=peer.url, commands="  greet: sample_handlers:other\n"
+                                                   "  shout: sample_handlers:echo")
+    half = whole[: whole.index("  shout:")]  # a valid config on its own: greet -> other
+    async with Reloading(path, settle_ms=int(200 * TIME)) as node:
+        conn, _ = await peer.registered()
+        with path.open("w") as f:
+            f.write(half)
+            f.flush()
+            # The writer pauses: the watcher sees the half, and the rest comes within
+            # the settle period (a watcher that read at once would apply the half).
+            while node.watcher.changes == 0:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05 * TIME)
+            f.write(whole[len(half):])
+        applied = await node.next_applied()
+        assert set(applied.routes.commands) >= {"greet", "shout"}
+        assert (await conn.call("greet", {"text": "x"}))["result"] == {"other": "x"}
+        assert (await conn.call("shout", {"x": 1}))["result"] == {"x": 1}
+        assert node.watcher.succeeded == 1 and node.applied.empty()
+
+
+async def test_file_that_keeps_changing_is_applied_when_it_stops(peer, tmp_path):
+    """A file still being written after settle_max is tried again later, and applied once."""
+    path = tmp_path / "node.yaml"
+    write(path, peer.url, {"greet": "sample_handlers:custom"})
+    settle = 0.05 * TIME
+    async with Reloading(path, settle_ms=int(settle * 1000), settle_max_ms=int(settle * 3000)) as node:
+        conn, _ = await peer.registered()
+        write(path, peer.url, {"greet": "sample_handlers:other"})
+        # Appending comments every settle/2 keeps the file changing past settle_max.
+        deadline = asyncio.get_running_loop().time() + 5 * TIME
+        with path.open("a") as f:
+            while node.watcher.unsettled == 0:
+                assert asyncio.get_running_loop().time() < deadline, "never seen as unsettled"
+                f.write("# still writing\n")
+                f.flush()
+                await asyncio.sleep(settle / 2)
+        assert node.watcher.succeeded == 0
+        applied = await node.next_applied()
+        assert applied.routes.commands["greet"].target == "sample_handlers:other"
+        assert (await conn.call("greet", {"text": "x"}))["result"] == {"other": "x"}

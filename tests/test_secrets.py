@@ -108,3 +108,95 @@ def test_render_masks_the_token(tmp_path):
     assert "**********" in result.output
     assert TOKEN not in result.output and "s3cr" not in result.output
     assert "secret-node" in result.output
+
+
+# Quotes of both kinds, a backslash and non-ASCII: each escaping writes it differently.
+ODD = "s3cr\"t'k\\ey-é€-tail9"
+
+
+def forms_of(value: str) -> list[str]:
+    """The ways a value shows up escaped, and its ASCII ends, which every form keeps."""
+    import json
+    from urllib.parse import quote, quote_plus
+
+    return [value, repr(value)[1:-1], ascii(value)[1:-1], json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1], repr(repr(value))[1:-1],
+            quote(value, safe=""), quote_plus(value), "s3cr", "tail9"]
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_odd_token_not_in_template_error(tmp_path, where):
+    """A token with quotes, a backslash and non-ASCII is in no form in a template error."""
+    line = "  metadata: {m: \"{{ values[env.NODE_TOKEN] }}\"}\n"
+    body = "node:\n" + (line if where == "before" else "") + \
+        "gateway:\n  auth:\n    token: \"{{ secret('NODE_TOKEN') }}\"\n"
+    if where == "after":
+        body += "extra: \"{{ values[env.NODE_TOKEN] }}\"\n"
+    path = tmp_path / "node.yaml"
+    path.write_text(body)
+    result = CliRunner().invoke(cli, ["render", str(path)], env={"NODE_TOKEN": ODD})
+    assert result.exit_code == 78
+    assert "(template): 'dict object' has no attribute '**********'" in result.output
+    for form in forms_of(ODD):
+        assert form not in result.output
+
+
+@pytest.mark.asyncio
+async def test_odd_token_not_in_logs(tmp_path, monkeypatch, log_stream):
+    """A failed reload's error, and the token logged escaped, show no form of it."""
+    import json
+    from urllib.parse import quote
+
+    from nodetool_gateway.reload import ConfigWatcher
+
+    monkeypatch.setenv("NODE_TOKEN", ODD)
+    path = tmp_path / "node.yaml"
+    path.write_text(CONFIG.format(url="ws://127.0.0.1:1", extra=""))
+    snapshot = load(path)
+    setup_logging("DEBUG", "json", snapshot.secrets, stream=log_stream)
+
+    async def apply(_snapshot) -> None:
+        raise AssertionError("a broken config was applied")
+
+    path.write_text(path.read_text() + "extra: \"{{ values[env.NODE_TOKEN] }}\"\n")
+    watcher = ConfigWatcher(path, apply, current=snapshot)
+    assert await watcher.reload() is False
+    log = logging.getLogger("nodetool.gateway.test")
+    log.info("as repr: %r; as JSON: %s; in a URL: %s", ODD, json.dumps({"t": ODD}), quote(ODD))
+    log.info("twice: %r", {"error": repr(ODD)})
+    try:
+        raise KeyError(ODD)
+    except KeyError:
+        log.warning("lookup failed", exc_info=True)
+    text = log_stream.getvalue()
+    assert "reload failed" in text and text.count("**********") >= 6
+    # The JSON formatter escapes again: read each line back before looking.
+    for entry in map(json.loads, text.splitlines()):
+        logged = json.dumps(entry, ensure_ascii=False) + entry["message"] + entry.get("exception", "")
+        for form in forms_of(ODD):
+            assert form not in logged
+
+
+def test_template_cannot_read_secret_values(tmp_path):
+    """secret() is a plain function: what it read is out of the template's reach."""
+    from nodetool_gateway.config import ConfigError, render
+
+    probes = ["secret.markers", "secret.__closure__", "secret.__self__", "secret.__globals__",
+              "secret('T') | list | join", "secret('T') ~ ''"]
+    body = "a: \"{{ secret('T') }}\"\n" + "".join(
+        f"p{i}: \"{{{{ ({probe}) | default('nothing') }}}}\"\n" for i, probe in enumerate(probes))
+    path = tmp_path / "node.yaml"
+    path.write_text(body)
+    rendered = render(path, environ={"T": ODD})
+    lines = [line.partition(": ")[2].strip('"') for line in rendered.text.splitlines()]
+    assert lines[1:5] == ["nothing"] * 4
+    assert lines[5] in rendered.secrets and lines[6] in rendered.secrets  # a marker, no value
+    for form in forms_of(ODD):
+        assert form not in rendered.text
+    assert set(rendered.secrets.values()) == {ODD}
+    # Reaching into the function's closure is refused outright.
+    path.write_text("a: \"{{ secret('T') }}{{ secret.__closure__[0].cell_contents }}\"\n")
+    with pytest.raises(ConfigError, match="unsafe") as info:
+        render(path, environ={"T": ODD})
+    for form in forms_of(ODD):
+        assert form not in str(info.value)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from .config import Config
-from .errors import InvalidArgs, NotFound
+from .config.models import STORAGE_ROOT, node_storage_path
+from .errors import Busy, InvalidArgs, NotFound
 
 __all__ = ["Backend", "BUNDLED_WORKFLOWS", "backend_settings"]
 
@@ -42,8 +43,12 @@ class Backend:
         storage = Path(config.storage.path).expanduser()
         storage.mkdir(parents=True, exist_ok=True)
         self.storage = storage
+        if storage == STORAGE_ROOT.expanduser():
+            log.info("storage: %s is shared by every node using it (as before per-node folders);"
+                     " to give node %s its own, move its files to %s or set storage.path",
+                     storage, config.node.id, node_storage_path(config.node.id))
         self.db = Database(storage / "nodetool-gateway.db")
-        self.jobs = JobStore(self.db)
+        self.jobs = JobStore(self.db, node_id=config.node.id)
         recovered = self.jobs.recover()
         if recovered:
             log.warning("%d job(s) were running when the node last stopped: marked failed", recovered)
@@ -67,6 +72,15 @@ class Backend:
         self.limits = EngineLimits(max_nodes=eng.max_nodes, max_edges=eng.max_edges,
                                    max_run_time=eng.max_run_time)
         from .services import Services
+        from .workers import WorkerPool
+
+        # Node code runs in worker processes (engine.isolation: process), started on demand.
+        self.pool = (WorkerPool(config, size=eng.workers, max_value_size=eng.max_value_size)
+                     if eng.isolation == "process" else None)
+        self._slots = asyncio.Semaphore(eng.max_concurrent_runs)
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
         # Swapped by a reload (see update_services); a run keeps the one it started with.
         self.services = Services.from_config(config)
@@ -91,9 +105,19 @@ class Backend:
             return False
         retiring, self.services = self.services, Services.from_config(config)
         asyncio.get_running_loop().create_task(retiring.retire())
+        if self.pool is not None:
+            self.pool.reconfigure(config)
         return True
 
     async def close(self) -> None:
+        """Stop: background jobs are cancelled; runs a caller is waiting on finish first."""
+        for task in list(self._background.values()):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background.values(), timeout=5)
+        await self._idle.wait()
+        if self.pool is not None:
+            await self.pool.close()
         await self.services.retire()
         self._stop_watch.set()
         if self._watch is not None:
@@ -102,10 +126,6 @@ class Backend:
                 await self._watch
             except (asyncio.CancelledError, Exception):
                 pass
-        for task in list(self._background.values()):
-            task.cancel()
-        if self._background:
-            await asyncio.wait(self._background.values(), timeout=5)
         self.db.close()
 
     # Workflows
@@ -153,14 +173,29 @@ class Backend:
             self.jobs.create(job_id, workflow_id, params or {}, user_id)
         except Exception:
             log.warning("could not record job %s", job_id, exc_info=True)
+        from .workers._pool import WorkflowFailed
+
+        self._running += 1
+        self._idle.clear()
         try:
-            result = await run_workflow(wf, params=params or {}, registry=self.registry,
-                                        job_id=job_id, workflow_id=workflow_id, user_id=user_id,
-                                        on_event=forward, limits=self.limits,
-                                        services=self.services)
-        except WorkflowError as exc:
+            async with self._slots:
+                if self.pool is None:
+                    result = await run_workflow(
+                        wf, params=params or {}, registry=self.registry, job_id=job_id,
+                        workflow_id=workflow_id, user_id=user_id, on_event=forward,
+                        limits=self.limits, services=self.services)
+                    status, outputs, error = result.status, result.outputs, result.error
+                    error_node = result.error_node_id
+                else:
+                    status, outputs, error, error_node, _ = await self.pool.run(
+                        workflow, params or {}, job_id=job_id, workflow_id=workflow_id,
+                        user_id=user_id, on_event=forward, max_run_time=self.limits.max_run_time)
+        except (WorkflowError, WorkflowFailed) as exc:
             recorder.finish("failed", error=str(exc))
-            details = exc.result.as_dict() if getattr(exc, "result", None) is not None else None
+            if isinstance(exc, WorkflowFailed):
+                details = exc.details
+            else:
+                details = exc.result.as_dict() if exc.result is not None else None
             raise InvalidArgs(f"workflow cannot run: {exc}", details=details) from None
         except asyncio.CancelledError:
             recorder.finish("cancelled", error="cancelled")
@@ -168,14 +203,25 @@ class Backend:
         except Exception as exc:
             recorder.finish("failed", error=f"{type(exc).__name__}: {exc}")
             raise
-        recorder.finish(result.status, outputs=result.outputs, error=result.error)
-        log.debug("job %s %s in %.3fs", job_id, result.status, time.perf_counter() - started)
-        return {"job_id": job_id, "status": result.status, "outputs": result.outputs,
-                "error": result.error, "error_node_id": result.error_node_id}
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
+        recorder.finish(status, outputs=outputs, error=error)
+        log.debug("job %s %s in %.3fs", job_id, status, time.perf_counter() - started)
+        return {"job_id": job_id, "status": status, "outputs": outputs, "error": error,
+                "error_node_id": error_node}
 
     def start_background(self, workflow: dict[str, Any], params: dict[str, Any] | None,
                          *, user_id: str) -> str:
-        """Start a job that runs on after the answer; returns its id."""
+        """Start a job that runs on after the answer; returns its id.
+
+        Raises Busy when ``engine.max_background_jobs`` are already running or waiting.
+        """
+        limit = self.config.engine.max_background_jobs
+        if len(self._background) >= limit:
+            raise Busy(f"{limit} background jobs are already running or waiting "
+                       "(engine.max_background_jobs); try again when some have finished")
         job_id = uuid.uuid4().hex
         task = asyncio.get_running_loop().create_task(
             self._background_job(workflow, params, user_id, job_id), name=f"job-{job_id}")

@@ -46,11 +46,11 @@ def _config_options(func):
     return func
 
 
-def _load(config: str, environment: str | None, sets: Sequence[str]):
+def _load(config: str, environment: str | None, sets: Sequence[str], *, imports: bool = True):
     from .config import ConfigError, load
 
     try:
-        return load(config, environment=environment, sets=sets)
+        return load(config, environment=environment, sets=sets, imports=imports)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -145,10 +145,13 @@ def validate(config: str, environment: str | None, sets: tuple[str, ...]) -> Non
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @_config_options
 def render(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
-    """Print the effective configuration (secrets shown as **********)."""
+    """Print the effective configuration (secrets shown as **********).
+
+    Handlers are shown as written, not imported: no user code runs (`validate` imports them).
+    """
     from .config import dump_effective
 
-    click.echo(dump_effective(_load(config, environment, sets)), nl=False)
+    click.echo(dump_effective(_load(config, environment, sets, imports=False)), nl=False)
 
 
 @cli.command()
@@ -163,8 +166,11 @@ def schema() -> None:
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @_config_options
 def routes(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
-    """Show which handler answers each command and message type."""
-    table = _load(config, environment, sets).routes
+    """Show which handler answers each command and message type.
+
+    Handlers are shown as written, not imported: no user code runs (`validate` imports them).
+    """
+    table = _load(config, environment, sets, imports=False).routes
     rows = [("KIND", "NAME", "HANDLER", "TIMEOUT", "CONCURRENCY", "SOURCE")]
     for kind, entries in (("command", table.commands), ("message", table.messages)):
         for name in sorted(entries):
@@ -183,26 +189,68 @@ def routes(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
 @click.option("--host", default="127.0.0.1", help="Interface to listen on.")
 @click.option("--port", default=8080, type=int, help="Port (0 picks a free one).")
 @_token_options("NODETOOL_GATEWAY_TOKEN", "the bearer token nodes and operators must give")
+@click.option("--insecure-no-auth", is_flag=True,
+              help="Run without a token; loopback --host only. Every local user and process "
+                   "can then drive the nodes.")
+@click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+              help="Accept browser connections from ORIGIN, e.g. http://localhost:3000 "
+                   "(repeatable). A handshake with any other Origin header gets HTTP 403.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=256,
+              help="Open connections at most; more get HTTP 503.")
+@click.option("--rate-limit", type=click.FloatRange(min=0), default=200.0,
+              help="Messages per second per connection, on average (0: no limit). "
+                   "Over it the connection gets RATE_LIMITED and close 1008.")
+@click.option("--rate-burst", type=click.FloatRange(min=1), default=None,
+              show_default="twice --rate-limit", help="Messages a connection may send at once.")
 @click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"],
               case_sensitive=False))
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, auth_token: str | None, log_level: str) -> None:
+def serve(ctx: click.Context, host: str, port: int, auth_token: str | None, insecure_no_auth: bool,
+          allow_origins: tuple[str, ...], max_connections: int, rate_limit: float,
+          rate_burst: float | None, log_level: str) -> None:
     """Run a local gateway for development, demos, tests and benchmarks.
 
     Nodes connect to ws://HOST:PORT, operators (`call`) to ws://HOST:PORT/operator.
-    Production nodes join a real gateway instead.
+    A token is required (--auth-token-file, NODETOOL_GATEWAY_TOKEN or --auth-token)
+    unless --insecure-no-auth. Production nodes join a real gateway instead.
     """
     from .gateway import serve_forever
     from .logs import setup_logging
 
+    if insecure_no_auth:
+        if auth_token:
+            raise click.UsageError("give a token or --insecure-no-auth, not both")
+        if not _is_loopback(host):
+            raise click.UsageError(
+                f"--insecure-no-auth is allowed only on a loopback --host (127.0.0.1, ::1, "
+                f"localhost), not {host!r}: anyone who can reach {host!r} could drive the nodes. "
+                "Give a token with --auth-token-file FILE instead")
+    elif not auth_token:
+        raise click.UsageError(
+            "serve needs a token that nodes and operators must give: put one in a file and pass "
+            "--auth-token-file FILE (or set NODETOOL_GATEWAY_TOKEN); or, on a loopback --host "
+            "only, pass --insecure-no-auth to run without one")
     setup_logging("DEBUG" if ctx.obj["debug"] else log_level, "text",
                   [auth_token] if auth_token else [])
     try:
-        asyncio.run(serve_forever(host, port, auth_token=auth_token))
+        asyncio.run(serve_forever(host, port, auth_token=auth_token or None,
+                                  allow_origins=allow_origins, max_connections=max_connections,
+                                  rate_limit=rate_limit or None, rate_burst=rate_burst))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
         raise _Failure(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_UNAVAILABLE) from None
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @cli.command()
@@ -428,6 +476,9 @@ async def _call(command: str, args: dict[str, Any], node_id: str | None, gateway
         if status in (401, 403):
             raise _Failure(f"the gateway at {gateway} refused the token (HTTP {status})",
                            EXIT_NOPERM) from None
+        if status == 503:
+            raise _Failure(f"the gateway at {gateway} is at its connection limit (HTTP 503): "
+                           "try again later", EXIT_UNAVAILABLE) from None
         raise
 
 

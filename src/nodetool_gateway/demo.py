@@ -131,7 +131,7 @@ async def run_demo(echo: Callable[..., Any] = print, *, provider_url: str | None
                 await asyncio.wait_for(node, 10)
     echo("demo finished: " + ("every call answered as expected" if not failures
                               else f"{failures} call(s) did not answer as expected"))
-    echo("next: `nodetool-gateway serve`, then `nodetool-gateway run configs/node.yaml`, "
+    echo("next: `nodetool-gateway serve --insecure-no-auth`, then `nodetool-gateway run configs/node.yaml`, "
          "then `nodetool-gateway call run_workflow --args '{\"workflow_id\": \"word-stats\"}'`")
     return 0 if not failures else 1
 

@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "Busy",
     "Code",
     "HandlerError",
     "InvalidArgs",
@@ -58,6 +59,10 @@ class NotFound(HandlerError):
 
 class Unavailable(HandlerError):
     code = Code.UNAVAILABLE
+
+
+class Busy(HandlerError):
+    code = Code.BUSY
 
 
 class FatalError(Exception):

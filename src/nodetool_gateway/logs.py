@@ -7,53 +7,46 @@ import logging
 import sys
 import time
 from typing import Iterable
-from urllib.parse import quote, quote_plus
+
+from ._redact import CONTROL_ESCAPES, Redactor
 
 __all__ = ["setup_logging", "RedactingFilter", "printable"]
-
-# Control characters, and the Unicode ones that move text around, shown escaped: text
-# from the other side (a gateway's error, a close reason) cannot forge a log line.
-_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), *range(127, 160))}
-_ESCAPES.update({c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202A, 0x202F),
-                                              *range(0x2066, 0x206A))})
 
 
 def printable(text: object, limit: int = 300) -> str:
     """Remote text fit for one log line: control characters escaped, at most ``limit``."""
-    out = str(text).translate(_ESCAPES)
+    out = str(text).translate(CONTROL_ESCAPES)
     return out if len(out) <= limit else out[:limit] + "..."
 
-_MASK = "**********"
+
 _HANDLER_NAME = "nodetool-gateway"
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces every known secret value in a record's message with ``**********``."""
+    """Replaces every known secret value in a record's message with ``**********``.
+
+    Escaped forms too (repr, JSON, URL-encoded...): a secret quoted in an error message
+    or travelling in a query string is still masked.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()):
         super().__init__()
-        self.secrets: tuple[str, ...] = ()
+        self._redact = Redactor()
         self.update(secrets)
 
     def update(self, secrets: Iterable[str]) -> None:
-        # Also the URL-encoded forms, in case a secret travels in a query string.
-        forms = {form for s in secrets if s for form in (s, quote(s, safe=""), quote_plus(s))}
-        # Longest first, so a secret that contains another is masked whole.
-        self.secrets = tuple(sorted(forms, key=len, reverse=True))
+        self._redact = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        redact = self._redact
+        if redact:
             message = record.getMessage()
-            redacted = message
-            for secret in self.secrets:
-                if secret in redacted:
-                    redacted = redacted.replace(secret, _MASK)
+            redacted = redact(message)
             if record.exc_info and not record.exc_text:
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             if record.exc_text:
-                for secret in self.secrets:
-                    record.exc_text = record.exc_text.replace(secret, _MASK)
-            if redacted is not message:
+                record.exc_text = redact(record.exc_text)
+            if redacted != message:
                 record.msg, record.args = redacted, None
         return True
 

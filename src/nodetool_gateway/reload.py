@@ -4,6 +4,10 @@ A change is rendered, validated and resolved without touching the running
 session. If that fails, one error line says where and why, and the last good
 config keeps serving until the file changes again. If it succeeds, the new
 snapshot is handed to the session, which swaps its routing table at once.
+
+Nothing is read until the watched files have stopped changing for
+:data:`SETTLE_MS`: an editor or a script that writes a file in pieces would
+otherwise have its first half applied whenever that half happens to be valid.
 """
 
 from __future__ import annotations
@@ -19,13 +23,19 @@ __all__ = ["ConfigWatcher"]
 
 log = logging.getLogger("nodetool.gateway.reload")
 
+# How long the watched files must keep the same size and mtime before they are read,
+# and how long to wait for that before trying again at the next wake-up.
+SETTLE_MS = 200
+SETTLE_MAX_MS = 5000
+
 
 class ConfigWatcher:
     """Watches a config file (and its environment values file) for changes."""
 
     def __init__(self, path: str | Path, apply: Callable[[Snapshot], Awaitable[None]], *,
                  current: Snapshot, environment: str | None = None, sets: Sequence[str] = (),
-                 step_ms: int = 50, debounce_ms: int = 1600):
+                 step_ms: int = 50, debounce_ms: int = 1600, settle_ms: int = SETTLE_MS,
+                 settle_max_ms: int = SETTLE_MAX_MS):
         self.path = Path(path).resolve()
         self.environment = environment
         self.sets = tuple(sets)
@@ -33,8 +43,12 @@ class ConfigWatcher:
         self._apply = apply
         self._step_ms = step_ms
         self._debounce_ms = debounce_ms
+        self._settle = settle_ms / 1000
+        self._settle_max = settle_max_ms / 1000
         self.succeeded = 0
         self.failed = 0
+        self.changes = 0  # batches of file changes seen
+        self.unsettled = 0  # times the files were still changing after settle_max_ms
         self.ready = asyncio.Event()
 
     def _watched_files(self) -> set[Path]:
@@ -50,7 +64,7 @@ class ConfigWatcher:
         return sorted(d for d in dirs if d.is_dir())
 
     def stamp(self) -> dict[Path, tuple[int, int] | None]:
-        """The watched files' (mtime, size) now: ``run(since=...)`` catches up from it."""
+        """The watched files' (mtime_ns, size) now: ``run(since=...)`` catches up from it."""
         stamps: dict[Path, tuple[int, int] | None] = {}
         for path in self._watched_files():
             try:
@@ -66,11 +80,16 @@ class ConfigWatcher:
 
         ``since``: a :meth:`stamp` taken earlier; a file changed since then is
         reloaded at once (the watch starts a little after the node).
+
+        After a change the files are read only once they have settled (see
+        :meth:`settled`); files that keep changing are tried again at the next
+        wake-up, until they hold still.
         """
         from watchfiles import awatch
 
-        if since is not None and self.stamp() != since:
-            await self.reload()
+        pending = since is not None and self.stamp() != since
+        if pending:
+            pending = not await self._reload_settled(stop)
         files = self._watched_files()
         watcher = awatch(*self._watched_dirs(), stop_event=stop, recursive=False,
                          step=self._step_ms, debounce=self._debounce_ms,
@@ -79,10 +98,40 @@ class ConfigWatcher:
                          yield_on_timeout=True, rust_timeout=250)
         async for changes in watcher:
             self.ready.set()
-            if not changes:
-                continue
-            await self.reload()
-            files = self._watched_files()
+            if changes:
+                self.changes += 1
+                pending = True
+            if pending:
+                pending = not await self._reload_settled(stop)
+                files = self._watched_files()
+
+    async def settled(self, stop: asyncio.Event | None = None) -> bool:
+        """Wait until no watched file's size or mtime changes for ``settle_ms``.
+
+        Returns False if they are still changing after ``settle_max_ms``, or ``stop`` is set.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settle_max
+        last = self.stamp()
+        while True:
+            await asyncio.sleep(self._settle)
+            if stop is not None and stop.is_set():
+                return False
+            now = self.stamp()
+            if now == last:
+                return True
+            if loop.time() >= deadline:
+                return False
+            last = now
+
+    async def _reload_settled(self, stop: asyncio.Event | None) -> bool:
+        """Reload once the files have settled; False if they have not (try again later)."""
+        if not await self.settled(stop):
+            self.unsettled += 1
+            log.debug("%s is still being written; trying again when it holds still", self.path)
+            return False
+        await self.reload()
+        return True
 
     async def reload(self) -> bool:
         """Rebuild from the files now; apply on success. Returns whether it applied."""

@@ -233,7 +233,8 @@ class GatewayClient:
         commands, types = self._current_router().offer()
         cfg = self._snapshot.config
         metadata = {"user_id": cfg.node.user_id, "version": __version__,
-                    "hostname": socket.gethostname(), **cfg.node.metadata}
+                    "hostname": socket.gethostname(),
+                    "max_message_size": cfg.gateway.max_message_size, **cfg.node.metadata}
         return Offer(cfg.node.id, tuple(commands), tuple(types), metadata,
                      "workflow_request" in self._router.messages)
 

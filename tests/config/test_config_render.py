@@ -219,10 +219,14 @@ def test_secret_not_in_template_error(write):
     assert exc.value.problems[0].line == 1
 
 
-def test_same_secret_reuses_marker(write):
-    """Two calls for the same value share one marker."""
-    rendered = render(write("n.yaml", "{{ secret('A') }} {{ secret('A') }}"), environ={"A": "x"})
-    assert len(rendered.secrets) == 1
+def test_each_secret_call_has_its_own_marker(write):
+    """Two calls for the same value get two markers, so markers say nothing about values."""
+    path = write("n.yaml", "same: {{ secret('A') == secret('A') }}\n"
+                           "guess: {{ secret('A') == secret('NOPE', default='x') }}\n"
+                           "both: [{{ secret('A') }}, {{ secret('A') }}]\n")
+    rendered = render(path, environ={"A": "x"})
+    assert "same: False" in rendered.text and "guess: False" in rendered.text
+    assert len(rendered.secrets) == 6 and set(rendered.secrets.values()) == {"x"}
 
 
 def test_missing_config_file(tmp_path):

@@ -154,3 +154,23 @@ def test_route_table_is_read_only(defaults):
     table = resolve(default_config())
     with pytest.raises(TypeError):
         table.commands["x"] = table.commands["list_things"]  # type: ignore[index]
+
+
+def test_resolve_without_imports_runs_no_user_code(defaults, write, modname, tmp_path):
+    """imports=False builds the table from the strings alone: nothing is imported."""
+    import sys
+
+    mod = modname()
+    marker = tmp_path / "imported"
+    write(f"{mod}.py", f"open({str(marker)!r}, 'w').close()\nraise RuntimeError('import-time')\n"
+                       "def greet():\n    return 1\n")
+    path = write("sub/node.yaml", f"commands:\n  greet: {mod}:greet\n")
+    path_before = list(sys.path)
+    table = resolve(config_at(path), imports=False)
+    greet = table.commands["greet"]
+    assert (greet.target, greet.func, greet.source) == (f"{mod}:greet", None, f"{path}:2")
+    assert not marker.exists() and mod not in sys.modules
+    assert sys.path == path_before
+    with pytest.raises(ConfigError, match="import-time"):
+        resolve(config_at(path))
+    assert marker.exists()

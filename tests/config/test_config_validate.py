@@ -32,8 +32,9 @@ def problems(path: Path, **kw) -> list[str]:
     return [str(p) for p in exc.value.problems]
 
 
-def test_defaults():
+def test_defaults(monkeypatch, tmp_path):
     """Config() holds the documented defaults."""
+    monkeypatch.setenv("HOME", str(tmp_path))
     c = Config()
     assert c.gateway.url == "ws://127.0.0.1:8080"
     assert c.gateway.protocol == "nodetool"
@@ -54,7 +55,7 @@ def test_defaults():
     assert lim.default_timeout == 600.0
     assert c.shutdown.grace == 30.0
     assert c.routes == {} and c.commands == {}
-    assert c.storage.path == Path("~/.local/share/nodetool-gateway").expanduser()
+    assert c.storage.path == tmp_path / ".local/share/nodetool-gateway/nodes" / c.node.id
     assert c.workflows.paths == [Path("workflows")]
     assert (c.logging.level, c.logging.format) == ("INFO", "text")
 
@@ -465,3 +466,32 @@ def test_null_providers_means_nodetools_variables():
     models = LanguageModels.from_config(config, {"OPENAI_API_KEY": "sk-x"})
     assert models.names == ["openai"] and models.implicit
     assert LanguageModels.from_config(Config.model_validate({"providers": {}}), {"OPENAI_API_KEY": "k"}).names == []
+
+
+def test_default_storage_is_one_folder_per_node(monkeypatch, tmp_path, write):
+    """Without storage.path each node id has its own folder; an id is made safe as a name."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    root = tmp_path / ".local/share/nodetool-gateway"
+    a = load_config(write("a.yaml", "node: {id: box-a}\n"))
+    b = load_config(write("b.yaml", "node: {id: box-b}\n"))
+    assert a.storage.path == root / "nodes" / "box-a"
+    assert b.storage.path == root / "nodes" / "box-b"
+    odd = Config(node={"id": "../a/b"}).storage.path
+    assert odd.parent == root / "nodes" and odd.name.startswith("_a_b-")
+    assert Config(node={"id": "_a_b"}).storage.path.name == "_a_b"  # no clash with ../a/b
+    assert load_config(write("c.yaml", "node: {id: box-a}\nstorage: {path: data}\n")).storage.path \
+        == tmp_path / "data"
+
+
+def test_default_storage_keeps_an_existing_shared_folder(monkeypatch, tmp_path):
+    """A database left in the old shared folder keeps being used until the node has its own."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    root = tmp_path / ".local/share/nodetool-gateway"
+    (root / "openclaw").mkdir(parents=True)
+    (root / "openclaw" / "device.json").write_bytes(b"{}")
+    assert Config(node={"id": "old-box"}).storage.path == root
+    (root / "nodetool-gateway.db").write_bytes(b"")
+    (root / "openclaw" / "device.json").unlink()
+    assert Config(node={"id": "old-box"}).storage.path == root
+    (root / "nodes" / "old-box").mkdir(parents=True)
+    assert Config(node={"id": "old-box"}).storage.path == root / "nodes" / "old-box"

@@ -5,178 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from .gateway_fakes import (
+    TIMEOUT,
+    TOKEN,
+    FakeNode,
+    NodeFactory,
+    received,
+    refused_status,
+)
+from websockets.asyncio.client import connect
 
-from nodetool_gateway.gateway import GatewayError, LocalGateway, OperatorClient, serve_forever
-
-# Scales every wait, for slow CI machines.
-TIMEOUT = 5 * float(os.environ.get("GATEWAY_TEST_TIMEOUT_FACTOR", "1"))
-TOKEN = "s3cret-token-value"
-
-
-class FakeNode:
-    """A node on a real socket: registers, records every frame, answers when told to."""
-
-    def __init__(
-        self,
-        url: str,
-        node_id: str,
-        *,
-        token: str | None = None,
-        commands: Sequence[str] = ("echo",),
-        answer: bool = True,
-        updates: int = 3,
-    ) -> None:
-        self.url = url
-        self.node_id = node_id
-        self.token = token
-        self.commands = list(commands)
-        self.answer = answer
-        self.updates = updates
-        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.ws: ClientConnection
-
-    async def start(self) -> FakeNode:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        self.ws = await connect(self.url, additional_headers=headers)
-        await self.register()
-        self._reader = asyncio.create_task(self._read())
-        return self
-
-    async def register(self, commands: Sequence[str] | None = None) -> None:
-        if commands is not None:
-            self.commands = list(commands)
-        await self.send(
-            {
-                "type": "node_registration",
-                "node_id": self.node_id,
-                "capabilities": {
-                    "workflow_execution": True,
-                    "commands": self.commands,
-                    "message_types": ["command_request", "workflow_request"],
-                },
-                "metadata": {"user_id": "1", "version": "0.1.0"},
-            }
-        )
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        frame.setdefault("timestamp", "2026-01-01T00:00:00+00:00")
-        await self.ws.send(json.dumps(frame))
-
-    async def next(self, kind: str) -> dict[str, Any]:
-        """The next received frame of type ``kind``."""
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                frame = await self.received.get()
-                if frame["type"] == kind:
-                    return frame
-
-    async def close(self) -> None:
-        await self.ws.close()
-        await self._reader
-
-    async def _read(self) -> None:
-        try:
-            async for text in self.ws:
-                frame = json.loads(text)
-                self.received.put_nowait(frame)
-                if self.answer:
-                    await self._answer(frame)
-        except ConnectionClosed:
-            pass
-
-    async def _answer(self, frame: dict[str, Any]) -> None:
-        kind, rid = frame["type"], frame.get("request_id")
-        if kind == "command_request":
-            await self.send({"type": "ack", "request_id": rid, "message": "received"})
-            await self.send(
-                {
-                    "type": "command_response",
-                    "request_id": rid,
-                    "status": "success",
-                    "result": {"node": self.node_id, "command": frame["command"], "args": frame["args"]},
-                }
-            )
-        elif kind == "workflow_request":
-            await self.send({"type": "ack", "request_id": rid, "message": "received"})
-            for i in range(self.updates):
-                await self.send(
-                    {
-                        "type": "workflow_update",
-                        "request_id": rid,
-                        "job_id": "job-1",
-                        "update_type": "node_progress",
-                        "data": {"progress": i, "total": self.updates},
-                    }
-                )
-            await self.send(
-                {
-                    "type": "workflow_response",
-                    "request_id": rid,
-                    "status": "completed",
-                    "job_id": "job-1",
-                    "result": {"outputs": {"params": frame.get("params")}},
-                }
-            )
-        elif kind not in ("cancel_request", "ack", "error"):
-            await self.send(
-                {"type": "error", "request_id": rid, "code": "UNKNOWN_TYPE", "error": f"no route for {kind!r}"}
-            )
-
-
-NodeFactory = Callable[..., Awaitable[FakeNode]]
-
-
-@pytest_asyncio.fixture
-async def gateway() -> AsyncIterator[LocalGateway]:
-    async with LocalGateway(record=True) as gw:
-        yield gw
-
-
-@pytest_asyncio.fixture
-async def start_node(gateway: LocalGateway) -> AsyncIterator[NodeFactory]:
-    nodes: list[FakeNode] = []
-
-    async def start(node_id: str = "node-a", **kwargs: Any) -> FakeNode:
-        node = await FakeNode(gateway.url, node_id, **kwargs).start()
-        nodes.append(node)
-        await gateway.wait_for_node(node_id, timeout=TIMEOUT)
-        return node
-
-    yield start
-    for node in nodes:
-        await node.close()
-
-
-@pytest_asyncio.fixture
-async def operator(gateway: LocalGateway) -> AsyncIterator[OperatorClient]:
-    async with OperatorClient.connect(gateway.operator_url) as op:
-        yield op
-
-
-async def received(gateway: LocalGateway, kind: str) -> dict[str, Any]:
-    """The next frame of type ``kind`` the gateway received from a node."""
-    async with asyncio.timeout(TIMEOUT):
-        while True:
-            _, frame = await gateway.received.get()
-            if frame["type"] == kind:
-                return frame
-
-
-async def refused_status(url: str, headers: dict[str, str] | None = None) -> int | None:
-    """The HTTP status of a refused upgrade, or None when it is accepted."""
-    try:
-        async with connect(url, additional_headers=headers or {}):
-            return None
-    except InvalidStatus as exc:
-        return exc.response.status_code
+from nodetool_gateway.gateway import (
+    GatewayError,
+    LocalGateway,
+    OperatorClient,
+    serve_forever,
+)
 
 
 @pytest.mark.asyncio
@@ -319,44 +166,55 @@ async def test_node_closing_is_recorded(
 
 
 @pytest.mark.asyncio
-async def test_reconnect_takes_over_and_late_answer_arrives(
+async def test_reconnect_after_close_registers_again(
     gateway: LocalGateway, start_node: NodeFactory, operator: OperatorClient
 ) -> None:
-    """A second connection with the same id replaces the first and delivers its pending answer."""
-    old = await start_node("node-a", answer=False)
-    updates: list[dict[str, Any]] = []
-    rid = await operator.request({"type": "command_request", "command": "slow", "args": {}}, on_update=updates.append)
-    await old.next("command_request")
-
-    new = await start_node("node-a", answer=False)
-    async with asyncio.timeout(TIMEOUT):
-        await old.ws.wait_closed()
-    assert (old.ws.close_code, old.ws.close_reason) == (1000, "replaced")
+    """A node id registers again once its previous connection has closed."""
+    old = await start_node("node-a")
+    await old.close()
+    await gateway.wait_for_disconnect("node-a", timeout=TIMEOUT)
+    await start_node("node-a")
     assert gateway.nodes["node-a"].connected and gateway.nodes["node-a"].registrations == 2
-
-    await new.send({"type": "ack", "request_id": rid, "message": "from outbox"})
-    await new.send({"type": "command_response", "request_id": rid, "status": "success", "result": [1, 2]})
-    answer = await operator.result(rid, timeout=TIMEOUT)
-    assert answer["result"] == [1, 2]
-    assert [u["message"] for u in updates] == ["from outbox"]
+    assert (await operator.call("echo", timeout=TIMEOUT))["status"] == "success"
 
 
 @pytest.mark.asyncio
-async def test_pending_request_survives_node_disconnect(
+async def test_pending_request_fails_when_node_disconnects(
     gateway: LocalGateway, start_node: NodeFactory, operator: OperatorClient
 ) -> None:
-    """A node that drops and comes back later still answers a pending request."""
+    """A node that drops fails its pending requests at once with NODE_DISCONNECTED."""
     first = await start_node("node-a", answer=False)
     rid = await operator.request({"type": "command_request", "command": "slow", "args": {}})
     await first.next("command_request")
     await gateway.disconnect_node("node-a")
-    async with asyncio.timeout(TIMEOUT):
-        await first.ws.wait_closed()
-    assert gateway.pending_requests == 1
+    with pytest.raises(GatewayError) as caught:
+        await operator.result(rid, timeout=TIMEOUT)
+    assert caught.value.code == "NODE_DISCONNECTED"
+    assert "node-a" in caught.value.message and "1001" in caught.value.message
+    assert gateway.pending_requests == 0
 
     back = await start_node("node-a", answer=False)
     await back.send({"type": "command_response", "request_id": rid, "status": "success", "result": "late"})
-    assert (await operator.result(rid, timeout=TIMEOUT))["result"] == "late"
+    await received(gateway, "command_response")
+    assert gateway.pending_requests == 0
+
+
+@pytest.mark.asyncio
+async def test_pending_request_fails_when_node_closes(
+    gateway: LocalGateway, start_node: NodeFactory, operator: OperatorClient
+) -> None:
+    """A node that closes its own socket fails every request it holds, for every operator."""
+    node = await start_node("node-a", answer=False)
+    async with OperatorClient.connect(gateway.operator_url) as other:
+        mine = await operator.request({"type": "workflow_request", "workflow_id": "wf", "params": {}})
+        theirs = await other.request({"type": "command_request", "command": "slow", "args": {}})
+        await node.next("workflow_request")
+        await node.next("command_request")
+        await node.close()
+        for op, rid in ((operator, mine), (other, theirs)):
+            with pytest.raises(GatewayError) as caught:
+                await op.result(rid, timeout=TIMEOUT)
+            assert caught.value.code == "NODE_DISCONNECTED"
     assert gateway.pending_requests == 0
 
 

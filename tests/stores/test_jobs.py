@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -145,3 +147,125 @@ def test_recover_fails_jobs_left_running(tmp_path: Path):
     assert left["finished_at"] is not None
     assert INTERRUPTED == "interrupted: the node stopped while the job ran"
     assert done["status"] == "completed" and done["error"] is None
+
+
+# A full disk as SQLite sees it: the file may not grow past its current pages (this
+# connection's limit), and those pages are filled, so writes fail with SQLITE_FULL.
+PAD = {"pad": "x" * 200}
+BIG = {"pad": "y" * 8000}  # more than a page (4 KiB): it needs pages the file cannot add
+
+
+def fill_up(db: Database, jobs: JobStore, pad: dict = PAD) -> None:
+    """Fill the database on this thread's connection with jobs until one is refused."""
+    conn = db.connection()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    for i in range(10_000):
+        if "record_error" in jobs.create(f"fill-{i:05d}", "wf", pad, "u"):
+            return
+    raise AssertionError("the database never filled up")
+
+
+def make_room(db: Database) -> None:
+    db.connection().execute("PRAGMA max_page_count = 1073741823")
+
+
+def warnings_of(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "nodetool.gateway.jobs"]
+
+
+def test_job_the_full_database_refuses_is_kept(jobs: JobStore, db: Database, caplog):
+    """A job the full database refuses says so, and get, list and logs still know it."""
+    fill_up(db, jobs)
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    job = jobs.create("lost", "wf-lost", BIG, "u")
+    assert job["status"] == "running" and job["params"] == BIG
+    assert job["record_error"].startswith("not recorded: database or disk is full")
+    jobs.add_logs([{"job_id": "lost", "content": f"line {i}"} for i in range(3)])
+    done = jobs.finish("lost", "completed", outputs={"result": "y" * 4000})
+    assert done["status"] == "completed" and done["outputs"] == {"result": "y" * 4000}
+    assert done["finished_at"] is not None and "record_error" in done
+    assert jobs.get("lost") == done
+    assert jobs.record_error("lost") == done["record_error"]
+    assert jobs.list(workflow_id="wf-lost") == [
+        {k: done[k] for k in ("id", "workflow_id", "status", "started_at", "finished_at", "error",
+                              "user_id", "record_error")}]
+    assert jobs.list(status="completed")[0]["id"] == "lost"
+    assert [line["content"] for line in jobs.logs("lost")] == ["line 0", "line 1", "line 2"]
+    assert db.query_one("SELECT count(*) FROM jobs WHERE id = 'lost'")[0] == 0
+    # One warning line per refused write (create, finish), no traceback.
+    records = warnings_of(caplog)
+    assert [r.levelno for r in records] == [logging.WARNING, logging.WARNING]
+    for record in records:
+        message = record.getMessage()
+        assert "\n" not in message and record.exc_info is None
+        assert "database or disk is full" in message and str(db.path) in message
+
+
+def test_kept_job_is_recorded_once_there_is_room(jobs: JobStore, db: Database, tmp_path: Path):
+    """A job kept in memory is written, with its log lines, when the database takes writes again."""
+    fill_up(db, jobs)
+    assert "record_error" in jobs.create("late", "wf", BIG, "u")
+    jobs.add_log("late", "while full")
+    make_room(db)
+    done = jobs.finish("late", "completed", outputs={"v": 1})
+    assert "record_error" not in done and jobs.record_error("late") is None
+    db.close()
+    with Database(tmp_path / "gateway.db") as again:
+        stored = JobStore(again)
+        assert stored.get("late") == done
+        assert [line["content"] for line in stored.logs("late")] == ["while full"]
+
+
+def test_end_of_job_the_full_database_refuses(jobs: JobStore, db: Database, caplog):
+    """A job recorded at its start whose end cannot be written is reported finished anyway."""
+    jobs.create("half", "wf", {}, "u")
+    fill_up(db, jobs)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    jobs.add_log("half", "q" * 8000)
+    done = jobs.finish("half", "failed", outputs={"big": "z" * 4000}, error="boom")
+    assert (done["status"], done["error"], done["params"]) == ("failed", "boom", {})
+    assert "database or disk is full" in done["record_error"]
+    assert jobs.get("half")["status"] == "failed"
+    assert [j["status"] for j in jobs.list() if j["id"] == "half"] == ["failed"]
+    assert [line["content"] for line in jobs.logs("half")] == ["q" * 8000]
+    assert db.query_one("SELECT status FROM jobs WHERE id = 'half'")[0] == "running"
+    assert len(warnings_of(caplog)) == 2  # the log line, the end
+
+
+def test_full_database_leaves_the_connection_usable(jobs: JobStore, db: Database):
+    """After SQLITE_FULL the connection is out of its transaction: reads and later writes work."""
+    fill_up(db, jobs)
+    conn = db.connection()
+    with pytest.raises(sqlite3.OperationalError, match="full"), db.transaction() as c:
+        c.execute("INSERT INTO jobs (id, status, started_at, params) VALUES ('x', 'running', 'now', ?)",
+                  ("w" * 8000,))
+    assert not conn.in_transaction
+    make_room(db)
+    assert "record_error" not in jobs.create("after", "wf", BIG, "u")
+
+
+def test_traceback_only_at_debug(jobs: JobStore, db: Database, caplog):
+    """At DEBUG a refused write's warning carries the traceback."""
+    fill_up(db, jobs)
+    caplog.set_level(logging.DEBUG, logger="nodetool.gateway.jobs")
+    caplog.clear()
+    jobs.create("dbg", "wf", BIG, "u")
+    (record,) = warnings_of(caplog)
+    assert record.exc_info is not None and isinstance(record.exc_info[1], sqlite3.OperationalError)
+
+
+def test_recover_leaves_other_nodes_jobs_alone(tmp_path: Path):
+    """A node starting on a shared database fails only its own (and unowned) running jobs."""
+    path = tmp_path / "gateway.db"
+    with Database(path) as db:
+        JobStore(db, node_id="box-a").create("a-left", "wf", {}, "u")
+        JobStore(db, node_id="box-b").create("b-live", "wf", {}, "u")
+        JobStore(db).create("legacy", "wf", {}, "u")
+    with Database(path) as db:
+        again = JobStore(db, node_id="box-a")
+        assert again.recover() == 2
+        status = {j["id"]: j["status"] for j in again.list()}
+    assert status == {"a-left": "failed", "b-live": "running", "legacy": "failed"}

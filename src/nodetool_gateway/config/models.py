@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing
 
+import hashlib
 import ipaddress
 import re
 import socket
@@ -65,6 +66,9 @@ __all__ = [
     "LoggingConfig",
     "Config",
     "is_loopback",
+    "STORAGE_ROOT",
+    "default_storage_path",
+    "node_storage_path",
 ]
 
 HANDLER_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
@@ -363,10 +367,47 @@ Route = Annotated[
 """A route: ``"module:function"``, a :class:`RouteConfig` mapping, or ``None`` (disabled)."""
 
 
-class StorageConfig(_Model):
-    """Where jobs, logs and assets are kept (SQLite and files)."""
+STORAGE_ROOT = Path("~/.local/share/nodetool-gateway")
+# What an installation from before per-node folders left directly in STORAGE_ROOT.
+_LEGACY_FILES = ("nodetool-gateway.db", "openclaw/device.json")
 
-    path: ConfigPath = Field(default=Path("~/.local/share/nodetool-gateway"), validate_default=True)
+
+def _folder_name(node_id: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", node_id).lstrip(".")[:80] or "_"
+    if name != node_id:  # two ids must not meet in one folder ("a/b" and "a_b")
+        name += "-" + hashlib.sha256(node_id.encode()).hexdigest()[:8]
+    return name
+
+
+def node_storage_path(node_id: str) -> Path:
+    """The node's own folder: ``~/.local/share/nodetool-gateway/nodes/<node id>``."""
+    return STORAGE_ROOT.expanduser() / "nodes" / _folder_name(node_id)
+
+
+def default_storage_path(node_id: str) -> Path:
+    """Where a node keeps its data when ``storage.path`` is not set.
+
+    ``~/.local/share/nodetool-gateway/nodes/<node id>``: nodes on one machine do not
+    share a database. An installation from before per-node folders (a database or an
+    OpenClaw device key directly in the root) keeps the root until the node's own
+    folder exists; nothing is moved (the backend says so in one INFO line).
+    """
+    root = STORAGE_ROOT.expanduser()
+    own = node_storage_path(node_id)
+    if not own.exists() and any((root / name).exists() for name in _LEGACY_FILES):
+        return root
+    return own
+
+
+class StorageConfig(_Model):
+    """Where jobs, logs and assets are kept (SQLite and files).
+
+    Inside a :class:`Config`, a missing ``path`` is :func:`default_storage_path` of
+    the node id.
+    """
+
+    path: ConfigPath = Field(default=STORAGE_ROOT, validate_default=True,
+                             description="null/unset: ~/.local/share/nodetool-gateway/nodes/<node.id>")
 
 
 class WorkflowsConfig(_Model):
@@ -381,6 +422,22 @@ class EngineConfig(_Model):
     max_nodes: Annotated[int, Field(ge=1)] = 20000
     max_edges: Annotated[int, Field(ge=1)] = 100000
     max_run_time: PositiveDuration | None = 3600.0  # None: no limit
+    isolation: Literal["process", "inline"] = Field(
+        default="process",
+        description="process: runs execute in worker processes, killed and replaced when a run "
+                    "overstays max_run_time or a cancel; inline: on the node's own event loop "
+                    "(no isolation; for embedding and debugging).")
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=2, description="Worker processes at most, started as runs need them.")
+    max_concurrent_runs: Annotated[int, Field(ge=1)] = Field(
+        default=16, description="Runs at once (run_workflow and background jobs together); "
+                                "more wait for a slot.")
+    max_background_jobs: Annotated[int, Field(ge=1)] = Field(
+        default=100, description="Background jobs running or waiting; more are refused BUSY.")
+    max_value_size: Annotated[ByteSize, Field(ge=1024)] = Field(
+        default=16 * 1024 * 1024,
+        description="Largest value (one event, or a run's outputs) a run may produce; a run "
+                    "that produces a bigger one fails. Process isolation only.")
 
 
 class NodesConfig(_Model):
@@ -585,8 +642,15 @@ class Config(_Model):
         # A section whose default is null (providers: from the environment) keeps null.
         if isinstance(data, dict):
             fields = cls.model_fields
-            return {k: {} if v is None and k in fields and fields[k].default is not None else v
+            data = {k: {} if v is None and k in fields and fields[k].default is not None else v
                     for k, v in data.items()}
+            storage = data.get("storage", {})
+            if isinstance(storage, dict) and storage.get("path") is None:
+                node = data.get("node")
+                node_id = node.get("id") if isinstance(node, dict) else None
+                if not isinstance(node_id, str) or not node_id:
+                    node_id = _default_node_id()  # a bad id is reported by its own field
+                data["storage"] = {**storage, "path": default_storage_path(node_id)}
         return data
 
     @model_validator(mode="after")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,10 +11,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .._redact import Redactor
 from ._yaml import Positions
 from .errors import ConfigError
 from .models import Config
-from .render import redact, render
+from .render import render
 from .resolve import ResolvedRoute, RouteTable, resolve
 from .types import format_duration
 from .validate import problems_from, validate
@@ -65,14 +66,17 @@ def load(
     environment: str | None = None,
     sets: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    imports: bool = True,
 ) -> Snapshot:
     """Render, validate and resolve the config file at ``path``.
 
-    Raises :class:`ConfigError` with every problem of the first stage that fails.
+    ``imports=False`` leaves the handler modules unimported (see :func:`resolve`):
+    the snapshot can be shown, not served. Raises :class:`ConfigError` with every
+    problem of the first stage that fails.
     """
     rendered = render(path, environment=environment, sets=sets, environ=environ)
     config = validate(rendered)
-    routes = resolve(config)
+    routes = resolve(config, imports=imports)
     secrets = {v for v in rendered.secrets.values() if v} | _token_values(config)
     return Snapshot(config, routes, rendered.files, frozenset(secrets), rendered.file)
 
@@ -105,13 +109,13 @@ def _route_dump(route: ResolvedRoute) -> dict[str, Any]:
     return dump
 
 
-def _redact_data(data: Any, secrets: Iterable[str]) -> Any:
+def _redact_data(data: Any, redact: Redactor) -> Any:
     if isinstance(data, str):
-        return redact(data, secrets)
+        return redact(data)
     if isinstance(data, dict):
-        return {_redact_data(k, secrets): _redact_data(v, secrets) for k, v in data.items()}
+        return {_redact_data(k, redact): _redact_data(v, redact) for k, v in data.items()}
     if isinstance(data, list):
-        return [_redact_data(v, secrets) for v in data]
+        return [_redact_data(v, redact) for v in data]
     return data
 
 
@@ -131,9 +135,9 @@ def dump_effective(snapshot: Snapshot) -> str:
         effective.update({name: None for name, route in entries.items() if route is None})
         data[section] = effective
     # Redact the values before dumping too: YAML may quote or escape a secret.
-    secrets = sorted(snapshot.secrets)
-    text = yaml.safe_dump(_redact_data(data, secrets), sort_keys=False, allow_unicode=True)
-    return redact(text, secrets)
+    redact = Redactor(snapshot.secrets)
+    text = yaml.safe_dump(_redact_data(data, redact), sort_keys=False, allow_unicode=True)
+    return redact(text)
 
 
 def config_schema() -> dict[str, Any]:

@@ -14,12 +14,13 @@ from typing import Any
 
 import yaml
 
+from .._redact import MASK, redact
 from . import _yaml
 from .errors import ConfigError, Problem
 
 __all__ = ["Rendered", "render", "redact", "REDACTED"]
 
-REDACTED = "**********"
+REDACTED = MASK
 # Jinja's delimiters: a file without any is plain YAML.
 _TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
 
@@ -43,52 +44,83 @@ class Rendered:
     files: tuple[Path, ...]
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each (non-empty) secret value by ``**********``."""
-    # Longest first, so a secret that contains another is hidden whole.
-    for value in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    return text
-
-
 class _TemplateProblem(Exception):
     """Raised by template helpers; reported at the template line that called them."""
 
 
 class _Secrets:
+    """What ``secret()`` reads, kept where the template cannot reach it.
+
+    The template gets only :meth:`function`, a plain function returning a marker;
+    the marker -> value table stays here. Every call gets a new marker, so markers
+    cannot be compared to learn whether two secrets (or a secret and a guessed
+    default) are equal.
+    """
+
     def __init__(self, environ: Mapping[str, str]):
         self._environ = environ
         # Random so that no literal text in a config can pass for a marker.
-        self._prefix = f"{MARKER_PREFIX}{_random.token_hex(4)}_"
+        self._token = _random.token_hex(4)
+        self._prefix = f"{MARKER_PREFIX}{self._token}_"
         self.markers: dict[str, str] = {}  # marker -> value
 
-    def __call__(self, name: Any, default: Any = _UNSET) -> str:
+    def read(self, name: Any, default: Any = _UNSET) -> str:
         if not isinstance(name, str) or not name:
             raise _TemplateProblem("secret() needs the name of an environment variable")
         if name in self._environ:
-            value = self._environ[name]
-        elif f"{name}_FILE" in self._environ:
+            return self._environ[name]
+        if f"{name}_FILE" in self._environ:
             path = self._environ[f"{name}_FILE"]
             try:
-                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+                return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
             except (OSError, UnicodeDecodeError) as err:
                 reason = getattr(err, "strerror", None) or type(err).__name__
                 raise _TemplateProblem(
                     f"secret {name!r}: cannot read {name}_FILE ({path}): {reason}"
                 ) from None
-        elif default is not _UNSET:
-            value = "" if default is None else str(default)
-        else:
-            raise _TemplateProblem(
-                f"secret {name!r} is not set: set the environment variable {name}, "
-                f"or {name}_FILE to a file that holds it, or give secret() a default"
-            )
-        for marker, known in self.markers.items():
-            if known == value:
-                return marker
-        marker = f"{self._prefix}{len(self.markers)}__"
-        self.markers[marker] = value
-        return marker
+        if default is not _UNSET:
+            return "" if default is None else str(default)
+        raise _TemplateProblem(
+            f"secret {name!r} is not set: set the environment variable {name}, "
+            f"or {name}_FILE to a file that holds it, or give secret() a default"
+        )
+
+    def peek(self, names: Iterable[str]) -> set[str]:
+        """The values of ``names`` that can be read now (to redact errors raised before the call)."""
+        found = set()
+        for name in names:
+            try:
+                found.add(self.read(name, ""))
+            except _TemplateProblem:
+                continue
+        return found
+
+    def function(self) -> Any:
+        def secret(name: Any, default: Any = _UNSET) -> str:
+            marker = f"{self._prefix}{len(self.markers)}__"
+            self.markers[marker] = self.read(name, default)
+            return marker
+
+        return secret
+
+    def mangled(self, text: str) -> int | None:
+        """The 1-based line of a marker a filter changed (``| upper``, a slice), if any."""
+        for marker in self.markers:
+            text = text.replace(marker, "")
+        at = text.lower().find(self._token)
+        return None if at < 0 else text.count("\n", 0, at) + 1
+
+
+def _declared_secrets(ast: Any) -> set[str]:
+    """The names in ``secret('NAME')`` calls written with a literal name."""
+    from jinja2 import nodes
+
+    names = set()
+    for call in ast.find_all(nodes.Call):
+        if (isinstance(call.node, nodes.Name) and call.node.name == "secret" and call.args
+                and isinstance(call.args[0], nodes.Const) and isinstance(call.args[0].value, str)):
+            names.add(call.args[0].value)
+    return names
 
 
 def _scalar(raw: str) -> Any:
@@ -215,11 +247,10 @@ def render(
         # Plain YAML renders to itself: no need to load the template engine.
         return Rendered(file=file, text=source.replace("\r\n", "\n"), secrets={},
                         values=values, files=tuple(files))
-    from jinja2 import FunctionLoader, StrictUndefined, TemplateSyntaxError
+    from jinja2 import StrictUndefined, TemplateSyntaxError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     jinja = ImmutableSandboxedEnvironment(
-        loader=FunctionLoader(lambda n: (source, name, lambda: True) if n == name else None),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -229,17 +260,28 @@ def render(
         "environment": environment,
         "values": values,
         "hostname": socket.gethostname(),
-        "secret": secret,
+        "secret": secret.function(),
     }
+    known: set[str] = set()
     try:
-        text = jinja.get_template(name).render(context)
+        ast = jinja.parse(source, name, name)
+        # Known before rendering: an error raised before the secret() call may quote it too.
+        known = secret.peek(_declared_secrets(ast))
+        template = jinja.template_class.from_code(
+            jinja, jinja.compile(ast, name, name), jinja.make_globals(None), None)
+        text = template.render(context)
     except TemplateSyntaxError as err:
         problem = Problem(name, err.lineno or 1, 1, "(template)", err.message or "syntax error")
         raise ConfigError([problem]) from None
     except Exception as err:  # noqa: BLE001 - any template failure is a config problem
-        message = redact(_message(err), secret.markers.values())
+        message = redact(_message(err), [*known, *secret.markers.values()])
         problem = Problem(name, _template_line(err, name), 1, "(template)", message)
         raise ConfigError([problem]) from None
+    line = secret.mangled(text)
+    if line is not None:
+        message = ("a secret() value was changed by a filter or a slice; "
+                   "use {{ secret('NAME') }} as it is")
+        raise ConfigError([Problem(name, line, 1, "(template)", message)])
     return Rendered(
         file=file,
         text=text,

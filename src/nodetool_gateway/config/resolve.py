@@ -25,7 +25,7 @@ Kind = Literal["command", "message"]
 
 @dataclass(frozen=True, slots=True)
 class ResolvedRoute:
-    """A route with its handler imported.
+    """A route with its handler imported (``func`` is ``None`` when resolved without imports).
 
     ``timeout`` falls back to ``limits.default_timeout``; ``concurrency`` is
     ``None`` when only the global limit applies. ``source`` is ``"default"`` for
@@ -35,7 +35,7 @@ class ResolvedRoute:
     name: str
     kind: Kind
     target: str
-    func: Callable[..., Any]
+    func: Callable[..., Any] | None
     timeout: float | None
     concurrency: int | None
     source: str
@@ -110,6 +110,7 @@ def resolve(
     *,
     base_dir: Path | None = None,
     source_file: str | None = None,
+    imports: bool = True,
 ) -> RouteTable:
     """Build the effective route table and import every handler.
 
@@ -120,15 +121,19 @@ def resolve(
     ``handlers.py`` beside the config (after the standard library: a ``json.py``
     there must not replace the real one). Raises :class:`ConfigError` naming every
     handler that cannot be imported, at its entry's line.
+
+    ``imports=False`` builds the same table from the ``module:function`` strings
+    alone: no user code runs and ``sys.path`` is left alone (``render``, ``routes``).
     """
     origin: Positions | None = config._origin
     file = source_file or (origin.file if origin is not None else None)
     if base_dir is None and file is not None:
         base_dir = Path(file).absolute().parent
-    if base_dir is not None and str(base_dir) not in sys.path:
-        sys.path.insert(_after_stdlib(), str(base_dir))
-    # Handler files may have appeared since the last import (hot reload, tests).
-    importlib.invalidate_caches()
+    if imports:
+        if base_dir is not None and str(base_dir) not in sys.path:
+            sys.path.insert(_after_stdlib(), str(base_dir))
+        # Handler files may have appeared since the last import (hot reload, tests).
+        importlib.invalidate_caches()
 
     def where(loc: tuple[str, ...]) -> tuple[int, int]:
         return origin.line_col(loc) if origin is not None else (1, 1)
@@ -166,7 +171,7 @@ def resolve(
 
         for name, (route, source, loc) in chosen.items():
             try:
-                func = import_handler(route.handler)
+                func = import_handler(route.handler) if imports else None
             except ImportError as err:
                 message = str(err)
                 if loc is None:

@@ -7,12 +7,15 @@ to a node and whose answers it relays back.
 Operator → gateway frames::
 
     {"type": "list_nodes", "request_id"?}  ->  {"type": "nodes", "nodes": [...], "request_id"?}
-    {"type": "cancel_request", "request_id", "node_id"?}        forwarded to the node
+    {"type": "cancel_request", "request_id"}    forwarded to the node, from its sender only
     {"type": <any other>, "node_id"?, "request_id"?, ...}       forwarded to the node
 
 Gateway errors::
 
-    {"type": "error", "code": "NO_NODE" | "INVALID_MESSAGE", "error", "request_id"?}
+    {"type": "error", "code", "error", "request_id"?}
+
+with ``code`` one of ``NO_NODE``, ``NODE_DISCONNECTED``, ``TOO_LARGE``,
+``NODE_ID_IN_USE``, ``NOT_FOUND`` (a cancel), ``RATE_LIMITED``, ``INVALID_MESSAGE``.
 """
 
 from .client import GatewayError, OperatorClient, UpdateCallback

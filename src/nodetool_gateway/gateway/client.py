@@ -220,7 +220,11 @@ class OperatorClient:
         return list(answer.get("nodes", []))
 
     async def cancel(self, request_id: str, *, node_id: str | None = None) -> None:
-        """Ask the node running ``request_id`` to cancel it; its final answer still comes."""
+        """Ask the node running ``request_id`` to cancel it; its final answer still comes.
+
+        Only the connection that sent a request can cancel it; the gateway answers
+        any other ``cancel`` with a ``NOT_FOUND`` error (logged, not raised).
+        """
         frame: dict[str, Any] = {"type": "cancel_request", "request_id": request_id}
         frame["timestamp"] = now_iso()
         if node_id is not None:

@@ -79,12 +79,16 @@ async def _run(context: HandlerContext, workflow_id: str | None, graph: dict | N
 
     result = await backend.run(workflow, params, user_id=context.user_id, job_id=context.job_id,
                                on_event=on_event)
+    # A job the store could not write (a full disk) says so, rather than vanishing.
+    unrecorded = backend.jobs.record_error(result["job_id"])
+    extra = {} if unrecorded is None else {"record_error": unrecorded}
     if result["status"] != "completed":
         raise HandlerError(f"workflow {result['status']}: {result['error']}",
                            code=Code.HANDLER_ERROR,
                            details={"job_id": result["job_id"], "status": result["status"],
-                                    "node_id": result["error_node_id"]})
-    return {"job_id": result["job_id"], "status": result["status"], "outputs": result["outputs"]}
+                                    "node_id": result["error_node_id"], **extra})
+    return {"job_id": result["job_id"], "status": result["status"], "outputs": result["outputs"],
+            **extra}
 
 
 def _schemas(workflow: dict[str, Any], registry) -> tuple[dict, dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -59,6 +59,10 @@ _MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX assets_parent ON assets (parent_id)",
         "CREATE INDEX assets_type ON assets (content_type)",
+    ],
+    [
+        # Which node ran a job: a node marks only its own jobs failed at start-up.
+        "ALTER TABLE jobs ADD COLUMN node_id TEXT",
     ],
 ]
 
@@ -182,10 +186,14 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (SQLITE_FULL, IOERR);
+                # a failed ROLLBACK must not hide the error that caused it.
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One write statement in its own transaction; returns the rows changed."""
