@@ -113,6 +113,18 @@ async def slow(key: str, seconds: float = 0.3) -> dict:
 async def blob(key: str, size: int) -> dict:
     RUNS[key] = RUNS.get(key, 0) + 1
     return {"key": key, "runs": RUNS[key], "blob": (key * (size // len(key) + 1))[:size]}
+
+
+async def leak() -> None:
+    """A handler whose error message carries the token (logged by the node)."""
+    import os
+    raise RuntimeError("the token is " + os.environ.get("NODE_TOKEN", ""))
+
+
+def leak_key() -> None:
+    """The same in a thread, as a KeyError: its message is the token's repr."""
+    import os
+    raise KeyError(os.environ.get("NODE_TOKEN", ""))
 '''
 
 NODES = '''\
@@ -145,10 +157,20 @@ class Nap(BaseNode):
         return "rested"
 '''
 
-# A module that must never be imported in place of the standard library's.
+# A module named like one the node imports, beside node.yaml: it leaves a marker if it is
+# ever imported, then steps aside for the real module (so every such import is seen).
 SHADOW = '''\
+import importlib, os, sys
 open({marker!r} + "-" + __name__, "w").close()
-raise SystemExit("shadowed: " + __name__)
+_here = os.path.dirname(os.path.abspath(__file__))
+_saved = sys.path[:]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+del sys.modules[__name__]
+try:
+    _real = importlib.import_module(__name__)
+finally:
+    sys.path[:] = _saved
+sys.modules[__name__] = _real
 '''
 
 # Modules a file beside node.yaml must not replace: the standard library's, and the
@@ -771,13 +793,15 @@ class Suite:
         note = outcome.note
         if rss is None and kind in PROBED and self.node.sampler is not None:
             rss, workers = self.node.sampler.peak(t0, t1)
-            if klass == "workflows" and workers:
+            if klass in ("workflows", "floods") and workers:
                 note += f"; workers peak {workers:.0f} MB"
         held = outcome.held
         if kind in JUDGED and stall is not None and stall >= STALL_TARGET:
             held = False
             note += f"; STALL {stall * 1000:.0f} ms (echo {echo * 1000:.0f}, heartbeat "\
                     f"{beat * 1000:.0f}, driver lag {lag * 1000:.0f})"
+        if kind in ("flood", "config") and stall is not None and stall >= STALL_TARGET:
+            note += f"; echo {echo * 1000:.0f} ms, heartbeat gap +{beat * 1000:.0f} ms"
         problem = await self.node_up()
         if problem is not None:
             held = False
@@ -849,22 +873,27 @@ class Suite:
                 lambda: self.cancel_run("attack.Nap", 1.0))
         await c(w, "max_run_time (3 s) exceeded by a run holding its worker", "request",
                 self.overstay)
+        s = self.sizes
+        # 4. Floods
+        await c("floods", f"{s.background:,} start_background_job", "flood", self.background_flood)
+        await c("floods", f"{s.runs:,} run_workflow at once", "flood", self.run_flood)
+        await c("floods", f"{s.big_frames} frames of 3 MiB at once", "flood", self.big_frames)
         # 3. A gateway that stops reading
         g = "gateway"
         await c(g, "stops reading with 24 x 1 MB answers queued", "link", self.stops_reading)
         await c(g, "stops reading, nothing queued (pings unanswered)", "link", self.goes_silent)
-        await c(g, "reads slowly (pauses < heartbeat.timeout)", "link", self.reads_slowly)
-        # 4. Floods
-        s = self.sizes
-        await c("floods", f"{s.background:,} start_background_job", "flood", self.background_flood)
-        await c("floods", f"{s.runs:,} run_workflow at once", "flood", self.run_flood)
-        await c("floods", f"{s.big_frames} frames of 3 MiB at once", "flood", self.big_frames)
+        await c(g, "reads slowly: 3 MB, then 0.25 s pause", "link",
+                lambda: self.reads_slowly(36, 0.25, 3))
+        await c(g, "reads slowly: 2 MB, then 0.8 s pause", "link",
+                lambda: self.reads_slowly(16, 0.8, 2))
         # 5. Config by hot reload
         f = "config"
         await c(f, "YAML alias bomb over the running config", "config", self.alias_bomb)
         await c(f, "3 MiB config (over the 2 MiB bound)", "config", self.oversize_config)
         await c(f, "half-written config (half, 50 ms pause, rest)", "config", self.half_written)
         await c(f, "config naming a handler that does not exist", "config", self.ghost_handler)
+        await c(f, "config edited 10-50 ms after the node registers", "other",
+                self.edited_at_start)
         await c(f, "json.py, re.py, asyncio.py... beside the config (fresh node)", "other",
                 lambda: self.shadow_modules(STDLIB_NAMES, "stdlib"))
         await c(f, "yaml.py, jinja2.py, re2.py... beside the config (fresh node)", "other",
@@ -873,9 +902,9 @@ class Suite:
                 self.shadow_console)
         # 6. Secrets
         t = "secrets"
-        await c(t, "odd token in the header, DEBUG logs, a reconnect", "other",
+        await c(t, "odd token in the header, --debug logs, handlers raising it, a reconnect", "other",
                 lambda: self.secret_session(query=False))
-        await c(t, "odd token also in the URL query (opt-in), DEBUG logs", "other",
+        await c(t, "odd token also in the URL query (opt-in), --debug logs", "other",
                 lambda: self.secret_session(query=True))
         await c(t, "template error naming the token, at start", "other", self.secret_start_error)
         await c(t, "template error naming the token, on hot reload", "other",
@@ -1175,16 +1204,19 @@ class Suite:
         return Outcome(took < HB_TIMEOUT + 2, f"registered again {took:.2f} s after the stop "
                                               f"(bound {HB_TIMEOUT + 2:g} s)")
 
-    async def reads_slowly(self) -> Outcome:
+    async def reads_slowly(self, count: int, pause: float, per_cycle: int) -> Outcome:
+        """The gateway reads ``per_cycle`` 1 MB answers, then nothing for ``pause`` (well under
+        heartbeat.timeout), until ``count`` have come: slow, but never stopped."""
         gw = self.gw
         link = await gw.ready()
         before = len(gw.registrations)
+        offset = len(self.node.text())
         transport = link.ws.transport
         gw.probing = False
-        count = 12
         rids = [f"slow{i:02d}-{self.starts}-{before}" for i in range(count)]
         tracks = [gw.track(r) for r in rids]
         start = time.perf_counter()
+        longest = 0.0
         try:
             transport.pause_reading()
             for rid in rids:
@@ -1193,25 +1225,35 @@ class Suite:
             deadline = start + 30
             while not all(t.finals for t in tracks) and time.perf_counter() < deadline \
                     and link.open:
-                await asyncio.sleep(0.8)  # shorter than heartbeat.timeout
+                await asyncio.sleep(pause)
                 transport.resume_reading()
                 have = sum(1 for t in tracks if t.finals)
-                until = time.perf_counter() + 1.0
-                while sum(1 for t in tracks if t.finals) < min(count, have + 2) \
-                        and time.perf_counter() < until:
-                    await asyncio.sleep(0.005)
+                began = time.perf_counter()
+                while sum(1 for t in tracks if t.finals) < min(count, have + per_cycle) \
+                        and time.perf_counter() < began + 2 and link.open:
+                    await asyncio.sleep(0.002)
+                longest = max(longest, time.perf_counter() - began + pause)
                 transport.pause_reading()
         finally:
             if link.open:
                 transport.resume_reading()
             gw.probing = True
-            for rid in rids:
-                gw.tracks.pop(rid, None)
         took = time.perf_counter() - start
         got = sum(1 for t in tracks if t.finals)
         kept = len(gw.registrations) == before and link.open
-        return Outcome(kept and got == count, f"{got}/{count} answers over {took:.1f} s, "
-                                              f"connection {'kept' if kept else 'DROPPED'}")
+        if not kept:  # the rest come after the next registration
+            await asyncio.gather(*(asyncio.wait_for(t.done.wait(), 10) for t in tracks),
+                                 return_exceptions=True)
+        for rid in rids:
+            gw.tracks.pop(rid, None)
+        why = ""
+        if not kept:
+            line = await self.log_line(self.node, offset, "lost the connection|stopped reading", 1)
+            why = f" ({brief(line.split(': ', 2)[-1], 60)})" if line else ""
+        return Outcome(kept and got == count,
+                       f"{got}/{count} MB read over {took:.1f} s ({got / took:.1f} MB/s; longest "
+                       f"wait between reads {longest:.2f} s): connection "
+                       f"{'kept' if kept else 'DROPPED' + why}")
 
     # 4. Floods
 
@@ -1335,6 +1377,34 @@ class Suite:
                            f"echo2+echo3: {bool(offered) and {'echo2', 'echo3'} <= offered[0]}; "
                            f"echo3 answers: {code_of(answer)}")
 
+    async def edited_at_start(self) -> Outcome:
+        """A fresh node whose config is replaced (one command withdrawn) just after it
+        registers: the edit must be applied (a second registration without the command)."""
+        applied = {}
+        for delay in (0.01, 0.02, 0.03, 0.05):
+            gw = await Gateway().start()
+            folder = self.tmp / f"early-{int(delay * 1000)}"
+            try:
+                config = self.node_folder(folder, gw.url, "attack-early")
+                proc = Proc(launch(self.mode, "run", str(config)), folder / "node.log",
+                            cwd=self.cwd).start()
+                try:
+                    if await gw.wait_registration(0, 30) is None:
+                        return Outcome(False, f"no registration: {brief(proc.tail(3))}")
+                    await asyncio.sleep(delay)
+                    replace_file(config, config.read_text().replace(
+                        "  blob: attack_handlers:blob\n", ""))
+                    back = await gw.wait_registration(1, 3)
+                finally:
+                    await proc.stop()
+            finally:
+                await gw.stop()
+            applied[f"{delay * 1000:.0f} ms"] = back is not None
+        missed = [k for k, v in applied.items() if not v]
+        return Outcome(not missed, "applied at " + ", ".join(f"{k}: {'yes' if v else 'NO'}"
+                                                             for k, v in applied.items())
+                       + ("; an edit lost until the next one" if missed else ""))
+
     async def shadow_modules(self, names: tuple[str, ...], tag: str) -> Outcome:
         gw = await Gateway().start()
         folder = self.tmp / f"shadow-{tag}"
@@ -1412,7 +1482,8 @@ class Suite:
                 f'storage: {{path: "{folder / "storage"}"}}\n'
                   "workflows: {paths: []}\n"
                   "logging: {level: DEBUG}\n"
-                  "commands:\n  echo: attack_handlers:echo\n" + extra)
+                  "commands:\n  echo: attack_handlers:echo\n  leak: attack_handlers:leak\n"
+                  "  leak_key: attack_handlers:leak_key\n" + extra)
         path = folder / "node.yaml"
         replace_file(path, text)
         return path
@@ -1425,7 +1496,7 @@ class Suite:
         folder = self.tmp / f"secret-{'query' if query else 'header'}"
         try:
             config = self.secret_config(folder, gw.url, query=query)
-            proc = Proc(launch(self.mode, "run", str(config)), folder / "node.log", cwd=self.cwd,
+            proc = Proc(launch(self.mode, "--debug", "run", str(config)), folder / "node.log", cwd=self.cwd,
                         env=self.secret_env()).start()
             try:
                 back = await gw.wait_registration(0, 30)
@@ -1434,6 +1505,7 @@ class Suite:
                 link = gw.registrations[0][1]
                 await gw.call("echo", {"n": 1})
                 await gw.call("no_such_command")
+                leaked = [code_of((await gw.call(name))[0]) for name in ("leak", "leak_key")]
                 await gw.send({"type": "error", "error": f"token is {self.SECRET}", "code": "X"})
                 await link.ws.close(1011, "bye")
                 again = await gw.wait_registration(1, 10)
@@ -1448,16 +1520,18 @@ class Suite:
         query_ok = (f"token={quote_plus(self.SECRET)}" in link.path
                     or f"token={quote(self.SECRET, safe='')}" in link.path) if query else \
             "token" not in link.path
-        ok = not leaks and header_ok and query_ok and again is not None and "DEBUG" in text
+        ok = not leaks and header_ok and query_ok and again is not None \
+            and leaked == ["HANDLER_ERROR"] * 2
         return Outcome(ok, f"token sent {'in header and query' if query else 'in header'}: "
-                           f"{header_ok and query_ok}; {len(text.splitlines())} log lines at DEBUG, "
-                           f"{text.count('**********')} masked, forms found: {leaks or 'none'}")
+                           f"{header_ok and query_ok}; handlers raising it: {'/'.join(leaked)}; "
+                           f"{len(text.splitlines())} log lines (--debug), "
+                           f"{text.count('**********')} masked; forms found: {leaks or 'none'}")
 
     async def secret_start_error(self) -> Outcome:
         folder = self.tmp / "secret-start"
         config = self.secret_config(folder, "ws://127.0.0.1:9", query=True, extra=(
             "x_probe: \"{{ values[env.NODE_TOKEN] }}\"\n"))
-        proc = Proc(launch(self.mode, "run", str(config)), folder / "node.log", cwd=self.cwd,
+        proc = Proc(launch(self.mode, "--debug", "run", str(config)), folder / "node.log", cwd=self.cwd,
                     env=self.secret_env()).start()
         rc = await proc.wait(30)
         await proc.stop()
@@ -1470,11 +1544,12 @@ class Suite:
         folder = self.tmp / "secret-reload"
         try:
             config = self.secret_config(folder, gw.url, query=False)
-            proc = Proc(launch(self.mode, "run", str(config)), folder / "node.log", cwd=self.cwd,
+            proc = Proc(launch(self.mode, "--debug", "run", str(config)), folder / "node.log", cwd=self.cwd,
                         env=self.secret_env()).start()
             try:
                 if await gw.wait_registration(0, 30) is None:
                     return Outcome(False, f"no registration: {brief(proc.tail(3))}")
+                await asyncio.sleep(1.5)  # the watch is in place (see "edited as it registers")
                 offset = len(proc.text())
                 replace_file(config, config.read_text()
                              + "x_probe: \"{{ values[env.NODE_TOKEN] }}\"\n")
@@ -1495,7 +1570,7 @@ class Suite:
         folder = self.tmp / "secret-refused"
         try:
             config = self.secret_config(folder, gw.url, query=True)
-            proc = Proc(launch(self.mode, "run", str(config)), folder / "node.log", cwd=self.cwd,
+            proc = Proc(launch(self.mode, "--debug", "run", str(config)), folder / "node.log", cwd=self.cwd,
                         env=self.secret_env()).start()
             rc = await proc.wait(30)
             await proc.stop()
@@ -1508,7 +1583,7 @@ class Suite:
     async def secret_render(self) -> Outcome:
         folder = self.tmp / "secret-render"
         config = self.secret_config(folder, "ws://127.0.0.1:9", query=True)
-        proc = Proc(launch(self.mode, "render", str(config)), folder / "render.log", cwd=self.cwd,
+        proc = Proc(launch(self.mode, "--debug", "render", str(config)), folder / "render.log", cwd=self.cwd,
                     env=self.secret_env()).start()
         rc = await proc.wait(30)
         await proc.stop()
