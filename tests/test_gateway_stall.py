@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections import Counter
 
 import pytest
@@ -70,17 +69,14 @@ async def test_gateway_that_stops_reading_is_dropped_and_answers_redelivered(
 
 
 async def test_slow_gateway_is_not_dropped(peer, run_node, caplog):
-    """A gateway that reads slowly keeps its connection, though the node's sends wait
-    longer than heartbeat.timeout: bytes leaving the buffer are progress."""
+    """A gateway that reads slowly keeps its connection, though its pongs come back
+    long after heartbeat.timeout (behind the backlog) and the node's sends wait
+    longer than that: bytes leaving the buffer are signs of life."""
     caplog.set_level(logging.INFO, logger="nodetool.gateway")
-    count = 36
-    async with run_node(GatewayClient(config=_config(peer.url, 2.0))) as client:
+    count = 16
+    async with run_node(GatewayClient(config=_config(peer.url, 1.0))) as client:
         conn, _ = await peer.registered()
         transport = conn.ws.transport
-        # A fixed receive buffer: what waits in the kernel ahead of websockets' keepalive
-        # ping stays small, so the pong comes back within its timeout (timeout / 2).
-        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
-                                                      1 << 18)
         transport.pause_reading()
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -88,16 +84,15 @@ async def test_slow_gateway_is_not_dropped(peer, run_node, caplog):
                 for i in range(count)]
         answers = []
         while len(answers) < count:
-            # Three answers' worth of reading, then a pause shorter than heartbeat.timeout.
-            await asyncio.sleep(0.25 * TIME)
+            # One answer's worth of reading, then a pause shorter than heartbeat.timeout.
+            await asyncio.sleep(0.3 * TIME)
             transport.resume_reading()
-            for _ in range(min(3, count - len(answers))):
-                answers.append(await conn.recv("command_response"))
+            answers.append(await conn.recv("command_response"))
             transport.pause_reading()
         transport.resume_reading()
         took = loop.time() - start
         assert client.registrations == 1
-    assert took > 2.0 * TIME  # the backlog outlived heartbeat.timeout
+    assert took > 4.0 * TIME  # the backlog outlived heartbeat.timeout four times
     assert sorted(a["result"]["key"] for a in answers) == rids
     assert len(peer.all_connections) == 1
     assert "stopped reading" not in caplog.text and "lost the connection" not in caplog.text

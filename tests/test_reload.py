@@ -209,3 +209,30 @@ async def test_file_that_keeps_changing_is_applied_when_it_stops(peer, tmp_path)
         applied = await node.next_applied()
         assert applied.routes.commands["greet"].target == "sample_handlers:other"
         assert (await conn.call("greet", {"text": "x"}))["result"] == {"other": "x"}
+
+
+@pytest.mark.parametrize("delay_ms", [0, 3, 10, 20, 40])
+async def test_edit_while_the_watch_starts_is_applied(tmp_path, delay_ms):
+    """`run` starts the watch a little after the node (once registered); an edit made
+    while the watch is being set up has no event of its own and is caught up."""
+    path = tmp_path / "node.yaml"
+    write(path, "ws://127.0.0.1:9", {"greet": "sample_handlers:custom"})
+    applied: list = []
+
+    async def apply(snapshot) -> None:
+        applied.append(snapshot)
+
+    watcher = ConfigWatcher(path, apply, current=load(path), step_ms=20, debounce_ms=500)
+    stamp = watcher.stamp()
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop, since=stamp))
+    await asyncio.sleep(delay_ms / 1000)
+    write(path, "ws://127.0.0.1:9", {"greet": "sample_handlers:echo"})
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3 * TIME
+    while not applied and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5 * TIME)
+    assert len(applied) == 1
+    assert applied[0].routes.commands["greet"].target == "sample_handlers:echo"

@@ -61,7 +61,7 @@ class GatewayConnection:
         self._told: set[str] = set()  # the protocol's notes, each logged once
         self._trimmed: set[str] = set()  # commands whose oversize updates were logged
         self._written = 0  # characters handed to the socket (the write watchdog reads it)
-        self._stalled: float | None = None  # the write watchdog dropped the connection
+        self._stalled: str | None = None  # why the keepalive dropped the connection
 
     @property
     def ready(self) -> bool:
@@ -108,8 +108,8 @@ class GatewayConnection:
                 self._log.warning("gateway %s answered HTTP %d", cfg.gateway.public_url, status)
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                 if self._stalled is not None:
-                    self._log.warning("gateway %s stopped reading for %.1fs; reconnecting",
-                                      cfg.gateway.public_url, self._stalled)
+                    self._log.warning("gateway %s %s; reconnecting", cfg.gateway.public_url,
+                                      self._stalled)
                 else:
                     what = "lost the connection to" if self._served else "cannot reach"
                     self._log.warning("%s gateway %s: %s", what, cfg.gateway.public_url,
@@ -175,8 +175,7 @@ class GatewayConnection:
             additional_headers=proto.connect_headers(),
             ssl=gw.ssl_context(),
             open_timeout=gw.open_timeout,
-            ping_interval=half,
-            ping_timeout=half,
+            ping_interval=None,  # the keepalive is _watch_peer's
             # A dead peer won't answer the close handshake either: don't wait long for it.
             close_timeout=min(10.0, half),
             max_size=gw.max_message_size * 4,
@@ -189,7 +188,7 @@ class GatewayConnection:
         self.websocket, self.connected, self.proto = ws, True, proto
         heartbeat: asyncio.Task | None = None
         # From the first frame on: the handshake and the outbox flush can meet a stalled peer too.
-        writes = asyncio.create_task(self._watch_writes(ws), name="gateway-write-watchdog")
+        writes = asyncio.create_task(self._watch_peer(ws), name="gateway-keepalive")
         try:
             await self._handshake(ws, proto)
             self._served = True
@@ -333,30 +332,51 @@ class GatewayConnection:
         if ws.state is State.CLOSED:
             raise ConnectionClosed(None, None)
 
-    async def _watch_writes(self, ws: ClientConnection) -> None:
-        """Abort the connection when nothing leaves its write buffer for heartbeat.timeout.
+    async def _watch_peer(self, ws: ClientConnection) -> None:
+        """The keepalive: abort the connection when the gateway shows no sign of life
+        for heartbeat.timeout.
 
-        A gateway that stops reading fills the kernel's buffers, then the transport's;
-        every send then waits for room, websockets' keepalive ping too, so its
-        timeout never starts. Bytes leaving the buffer are progress: the buffer is
-        empty, or smaller than it was plus what was written since (counted in
-        characters, never more than the bytes, so a stalled peer never looks alive).
+        Signs of life: a pong, or bytes leaving the write buffer (the buffer is
+        smaller than it was plus what was written since; counted in characters,
+        never more than the bytes, so a stalled peer never looks alive). A ping
+        goes out every timeout/2 when nothing is queued; with a backlog the pong
+        would wait behind it, so a gateway that reads slowly but steadily counts
+        as alive, and one that stops reading is dropped a timeout later.
+        (websockets' own keepalive times a ping from when it is queued, and waits
+        for room in the buffer before even that.)
         """
         transport = ws.transport
         timeout = self.config.heartbeat.timeout
+        interval = timeout / 2
         loop = asyncio.get_running_loop()
-        buffered, written, since = 0, self._written, loop.time()
-        while True:
-            await asyncio.sleep(min(timeout / 8, 1.0))
-            now_buffered, now_written = transport.get_write_buffer_size(), self._written
-            now = loop.time()
-            if now_buffered == 0 or now_buffered < buffered + (now_written - written):
-                since = now
-            elif now - since >= timeout:
-                self._stalled = now - since
-                transport.abort()  # close() would queue its frame behind the stuck ones
-                return
-            buffered, written = now_buffered, now_written
+        alive = last_ping = loop.time()
+        buffered, written = 0, self._written
+        ping: asyncio.Task | None = None  # sends the ping; its result waits for the pong
+        try:
+            while True:
+                await asyncio.sleep(min(timeout / 8, 1.0))
+                now = loop.time()
+                now_buffered, now_written = transport.get_write_buffer_size(), self._written
+                if now_buffered < buffered + (now_written - written):
+                    alive = now  # the gateway is reading
+                buffered, written = now_buffered, now_written
+                if ping is not None and ping.done():
+                    pong = None if ping.cancelled() or ping.exception() else ping.result()
+                    if pong is None:
+                        ping = None
+                    elif pong.done():
+                        alive, ping = now, None
+                if now - alive >= timeout and (ping is not None or now_buffered):
+                    what = "stopped reading" if now_buffered else "did not answer pings"
+                    self._stalled = f"{what} for {now - alive:.1f}s"
+                    transport.abort()  # close() would queue its frame behind the stuck ones
+                    return
+                if ping is None and not now_buffered and now - last_ping >= interval:
+                    last_ping = now
+                    ping = asyncio.create_task(ws.ping())
+        finally:
+            if ping is not None:
+                ping.cancel()
 
     # The dispatcher's Replies port
 

@@ -50,6 +50,7 @@ class ConfigWatcher:
         self.changes = 0  # batches of file changes seen
         self.unsettled = 0  # times the files were still changing after settle_max_ms
         self.ready = asyncio.Event()
+        self._known: dict[Path, tuple[int, int] | None] = {}  # the files as last read
 
     def _watched_files(self) -> set[Path]:
         files = {Path(f).resolve() for f in self.current.files}
@@ -87,7 +88,8 @@ class ConfigWatcher:
         """
         from watchfiles import awatch
 
-        pending = since is not None and self.stamp() != since
+        self._known = since if since is not None else self.stamp()
+        pending = self.stamp() != self._known
         if pending:
             pending = not await self._reload_settled(stop)
         files = self._watched_files()
@@ -97,7 +99,11 @@ class ConfigWatcher:
                          # Wake up now and then so `ready` says the watch is in place.
                          yield_on_timeout=True, rust_timeout=250)
         async for changes in watcher:
-            self.ready.set()
+            if not self.ready.is_set():
+                self.ready.set()
+                # The watch is in place now; an edit made before it was has no event.
+                if self.stamp() != self._known:
+                    pending = True
             if changes:
                 self.changes += 1
                 pending = True
@@ -130,6 +136,7 @@ class ConfigWatcher:
             self.unsettled += 1
             log.debug("%s is still being written; trying again when it holds still", self.path)
             return False
+        self._known = self.stamp()
         await self.reload()
         return True
 

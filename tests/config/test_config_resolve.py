@@ -63,25 +63,26 @@ def test_handlers_beside_config_importable(defaults, tmp_path, modname):
     assert resolve(config_at(sub / "node.yaml")).commands["hello"].func() == "hello"
 
 
-def test_a_module_beside_the_config_cannot_replace_the_standard_library(
-        defaults, tmp_path, modname, monkeypatch):
-    """The config's folder goes on sys.path after the standard library: a colorsys.py
-    beside node.yaml neither replaces the real colorsys nor breaks the handlers there."""
+@pytest.mark.parametrize("shadowed", ["colorsys", "yaml", "markupsafe"])
+def test_a_module_beside_the_config_cannot_replace_a_real_one(
+        defaults, tmp_path, modname, monkeypatch, shadowed):
+    """The config's folder goes last on sys.path: a colorsys.py (standard library) or a
+    yaml.py (installed package) beside node.yaml neither replaces the real module nor
+    breaks the handlers there."""
+    import importlib
     import sys
 
     mod = modname()
     sub = tmp_path / "shadowing"
     sub.mkdir()
-    (sub / "colorsys.py").write_text("raise RuntimeError('the config folder shadowed the stdlib')\n")
+    (sub / f"{shadowed}.py").write_text("raise RuntimeError('the config folder shadowed it')\n")
     (sub / f"{mod}.py").write_text(
-        "import colorsys\n\ndef hls():\n    return colorsys.rgb_to_hls(1.0, 0.0, 0.0)\n")
-    (sub / "node.yaml").write_text(f"commands:\n  hls: {mod}:hls\n")
-    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
-    route = resolve(config_at(sub / "node.yaml")).commands["hls"]
-    assert route.func() == (0.0, 0.5, 1.0)
-    import colorsys
-
-    assert not colorsys.__file__.startswith(str(sub))
+        f"import {shadowed}\n\ndef where():\n    return {shadowed}.__file__\n")
+    (sub / "node.yaml").write_text(f"commands:\n  where: {mod}:where\n")
+    monkeypatch.delitem(sys.modules, shadowed, raising=False)
+    route = resolve(config_at(sub / "node.yaml")).commands["where"]
+    assert not route.func().startswith(str(sub))
+    assert not importlib.import_module(shadowed).__file__.startswith(str(sub))
 
 
 def test_every_bad_handler_reported(defaults, write, modname):

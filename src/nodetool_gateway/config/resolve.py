@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import sysconfig
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,18 +92,6 @@ def _builtin_defaults() -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     return builtin.DEFAULT_COMMANDS, builtin.DEFAULT_ROUTES
 
 
-def _after_stdlib() -> int:
-    """The ``sys.path`` index just past the standard library (before installed packages)."""
-    paths = sysconfig.get_paths()
-    stdlib = {os.path.realpath(p) for p in (paths["stdlib"], paths["platstdlib"])}
-    stdlib |= {os.path.join(p, "lib-dynload") for p in stdlib}
-    last = -1
-    for i, entry in enumerate(sys.path):
-        if entry.endswith(".zip") or os.path.realpath(entry or ".") in stdlib:
-            last = i
-    return last + 1
-
-
 def resolve(
     config: Config,
     *,
@@ -118,7 +105,7 @@ def resolve(
     then the config's ``commands`` and ``routes`` on top: an entry replaces the
     whole default route, ``null`` disables it. ``base_dir`` (default: the config
     file's folder) goes on ``sys.path`` so ``handlers:fn`` finds a
-    ``handlers.py`` beside the config (after the standard library: a ``json.py``
+    ``handlers.py`` beside the config (last on the path: a ``json.py`` or ``yaml.py``
     there must not replace the real one). Raises :class:`ConfigError` naming every
     handler that cannot be imported, at its entry's line.
 
@@ -131,7 +118,8 @@ def resolve(
         base_dir = Path(file).absolute().parent
     if imports:
         if base_dir is not None and str(base_dir) not in sys.path:
-            sys.path.insert(_after_stdlib(), str(base_dir))
+            # Last: the standard library and installed packages come first.
+            sys.path.append(str(base_dir))
         # Handler files may have appeared since the last import (hot reload, tests).
         importlib.invalidate_caches()
 
