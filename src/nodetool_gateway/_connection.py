@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from typing import Any, Awaitable, Callable
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -336,42 +337,42 @@ class GatewayConnection:
         """The keepalive: abort the connection when the gateway shows no sign of life
         for heartbeat.timeout.
 
-        Signs of life: a pong, or bytes leaving the write buffer (the buffer is
-        smaller than it was plus what was written since; counted in characters,
-        never more than the bytes, so a stalled peer never looks alive). A ping
-        goes out every timeout/2 when nothing is queued; with a backlog the pong
-        would wait behind it, so a gateway that reads slowly but steadily counts
-        as alive, and one that stops reading is dropped a timeout later.
-        (websockets' own keepalive times a ping from when it is queued, and waits
-        for room in the buffer before even that.)
+        Signs of life: a pong, or queued bytes leaving (what waits in the transport's
+        buffer and the kernel's send queue is smaller than it was plus what was
+        written since; written is counted in characters, never more than the bytes,
+        so a stalled peer never looks alive). A ping goes out every timeout/2 when
+        nothing is queued; with a backlog the pong would wait behind it, so a gateway
+        that reads slowly but steadily counts as alive, and one that stops reading
+        is dropped a timeout later. (websockets' own keepalive times a ping from
+        when it is queued, and waits for room in the buffer before even that.)
         """
-        transport = ws.transport
         timeout = self.config.heartbeat.timeout
         interval = timeout / 2
+        queued = _queued_bytes(ws.transport)
         loop = asyncio.get_running_loop()
         alive = last_ping = loop.time()
-        buffered, written = 0, self._written
+        pending, written = 0, self._written
         ping: asyncio.Task | None = None  # sends the ping; its result waits for the pong
         try:
             while True:
                 await asyncio.sleep(min(timeout / 8, 1.0))
                 now = loop.time()
-                now_buffered, now_written = transport.get_write_buffer_size(), self._written
-                if now_buffered < buffered + (now_written - written):
-                    alive = now  # the gateway is reading
-                buffered, written = now_buffered, now_written
+                now_pending, now_written = queued(), self._written
+                if pending and now_pending < pending + (now_written - written):
+                    alive = now  # bytes that were waiting left: the gateway is reading
+                pending, written = now_pending, now_written
                 if ping is not None and ping.done():
                     pong = None if ping.cancelled() or ping.exception() else ping.result()
                     if pong is None:
                         ping = None
                     elif pong.done():
                         alive, ping = now, None
-                if now - alive >= timeout and (ping is not None or now_buffered):
-                    what = "stopped reading" if now_buffered else "did not answer pings"
+                if now - alive >= timeout and (ping is not None or now_pending):
+                    what = "stopped reading" if now_pending else "did not answer pings"
                     self._stalled = f"{what} for {now - alive:.1f}s"
-                    transport.abort()  # close() would queue its frame behind the stuck ones
+                    ws.transport.abort()  # close() would queue its frame behind the stuck ones
                     return
-                if ping is None and not now_buffered and now - last_ping >= interval:
+                if ping is None and not now_pending and now - last_ping >= interval:
                     last_ping = now
                     ping = asyncio.create_task(ws.ping())
         finally:
@@ -472,3 +473,27 @@ def connection_settings(cfg: Config) -> tuple:
 
 def _brief(exc: BaseException) -> str:
     return printable(str(exc) or type(exc).__name__, 200)
+
+
+def _queued_bytes(transport: Any) -> Callable[[], int]:
+    """Bytes written and not yet taken by the peer: the transport's buffer plus, on
+    Linux, the kernel's send queue (sent but unacknowledged included)."""
+    buffer_size = transport.get_write_buffer_size
+    sock = transport.get_extra_info("socket")
+    try:
+        import fcntl
+        import termios
+
+        fd = sock.fileno()
+        fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0")
+    except (ImportError, AttributeError, OSError):
+        return buffer_size
+
+    def queued() -> int:
+        try:
+            kernel = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            kernel = 0
+        return buffer_size() + kernel
+
+    return queued
