@@ -65,3 +65,26 @@ def test_ten_thousand_answers_cost_under_two_megabytes():
     finally:
         tracemalloc.stop()
     assert used < 2_000_000, used
+
+
+def test_large_answers_are_sealed_in_small_blocks():
+    """Sealing compresses on the session's loop, so a block never holds more than about
+    1 MiB of frames plus one answer (a batch of 512 large answers held the loop 0.5 s)."""
+    from nodetool_gateway.delivery import _SEAL_CHARS
+
+    log = AnswerLog(10_000)
+    frames = {}
+    for i in range(40):
+        rid = f"big{i}"
+        frames[rid] = _frame(rid, {"blob": f"{i:02d}" * 1_500_000})
+        log.record(rid, rid, None, frames[rid])
+    for i in range(100):
+        rid = f"small{i}"
+        frames[rid] = _frame(rid, i)
+        log.record(rid, rid, None, frames[rid])
+    assert log._blocks
+    biggest = max(len(f) for f in frames.values())
+    for block in log._blocks:
+        size = sum(len(log.get(k)[2]) for k in block.keys)
+        assert size < _SEAL_CHARS + biggest
+    assert all(log.get(rid)[2] == frame for rid, frame in frames.items())

@@ -40,6 +40,10 @@ class Outbox:
         return self._frames.popleft()
 
 
+#: A block is sealed once its frames reach this many characters (or a batch of answers).
+_SEAL_CHARS = 1 << 20
+
+
 class _Block:
     """Answers sealed together: their keys, and their frames compressed as one."""
 
@@ -67,11 +71,13 @@ class AnswerLog:
     its own frame.
     """
 
-    __slots__ = ("_batch", "_blocks", "_first", "_frames", "_hot", "_unsent", "max_entries")
+    __slots__ = ("_batch", "_blocks", "_first", "_frames", "_hot", "_hot_size", "_unsent",
+                 "max_entries")
 
     def __init__(self, max_entries: int):
         self._frames: dict[str, str | _Block] = {}  # key -> its frame, or the block holding it
         self._hot: list[str] = []  # keys of the newest answers, not sealed yet
+        self._hot_size = 0  # their frames' characters
         self._blocks: deque[_Block] = deque()  # sealed answers, oldest first
         self._unsent: set[str] = set()  # keys whose frame has not gone out yet
         self._first: dict[str, tuple[str | None, Any]] = {}  # key -> (first id, answer)
@@ -86,11 +92,14 @@ class AnswerLog:
         if type(frames.get(key)) is not str:
             self._hot.append(key)
         frames[key] = frame
+        self._hot_size += len(frame)
         self._unsent.add(key)
         if answer is not None or request_id != key:
             self._first[key] = (request_id, answer)
         batch = self._batch or self._resize()
-        if len(self._hot) >= batch:
+        # Sealing compresses on the session's loop: a block stays small enough to take
+        # a few milliseconds (a batch of large answers would hold the loop for ~0.5 s).
+        if len(self._hot) >= batch or self._hot_size >= _SEAL_CHARS:
             self._seal()
 
     def _resize(self) -> int:
@@ -103,6 +112,7 @@ class AnswerLog:
         for key in hot:
             frames[key] = block
         hot.clear()
+        self._hot_size = 0
         blocks = self._blocks
         blocks.append(block)
         # Keep at least max_entries: drop the oldest block while the rest suffice.
