@@ -64,8 +64,11 @@ class _Worker:
         try:
             async with asyncio.timeout(START_TIMEOUT):
                 await self._ready
+        except asyncio.CancelledError:
+            self.kill("the run waiting for it was cancelled while it started")
+            raise
         except BaseException:
-            self.kill("it did not start")
+            self.kill(f"it did not start within {START_TIMEOUT:g}s")
             raise
         log.info("worker %d started (pid %d)", self.number, self.process.pid)
 
