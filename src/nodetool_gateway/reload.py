@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
@@ -25,7 +26,7 @@ log = logging.getLogger("nodetool.gateway.reload")
 
 # How long the watched files must keep the same size and mtime before they are read,
 # and how long to wait for that before trying again at the next wake-up.
-SETTLE_MS = 200
+SETTLE_MS = 100
 SETTLE_MAX_MS = 5000
 
 
@@ -112,7 +113,9 @@ class ConfigWatcher:
                 files = self._watched_files()
 
     async def settled(self, stop: asyncio.Event | None = None) -> bool:
-        """Wait until no watched file's size or mtime changes for ``settle_ms``.
+        """Wait until no watched file has changed for ``settle_ms``: each was last
+        written at least that long ago, and its size and mtime hold across the wait
+        (so a file written a while before the event costs no wait at all).
 
         Returns False if they are still changing after ``settle_max_ms``, or ``stop`` is set.
         """
@@ -120,7 +123,8 @@ class ConfigWatcher:
         deadline = loop.time() + self._settle_max
         last = self.stamp()
         while True:
-            await asyncio.sleep(self._settle)
+            newest = max((s[0] for s in last.values() if s is not None), default=0) / 1e9
+            await asyncio.sleep(max(0.0, newest + self._settle - time.time()))
             if stop is not None and stop.is_set():
                 return False
             now = self.stamp()
