@@ -396,3 +396,29 @@ def test_render_and_routes_import_no_user_code(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 78 and "side effect at import" in result.output
     sys.modules.pop(broken, None)
+
+
+def test_run_that_gives_up_exits_unavailable(tmp_path):
+    """run stops with exit 69 (EX_UNAVAILABLE, as the README says) once retry.max_attempts
+    connection attempts have failed."""
+    port = free_port()  # nothing listens there
+    config = tmp_path / "node.yaml"
+    config.write_text(f"gateway: {{url: 'ws://127.0.0.1:{port}'}}\n"
+                      "retry: {max_attempts: 2, initial_delay: 0.05, jitter: 0}\n"
+                      f"storage: {{path: '{tmp_path / 'storage'}'}}\n")
+    node = subprocess.run([*EXE, "run", str(config), "--no-reload"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert node.returncode == 69, node.stderr[-2000:]
+    assert "gave up on gateway" in node.stderr and "Traceback" not in node.stderr
+
+
+def test_run_with_an_unknown_environment_exits_config(tmp_path):
+    """--env with no environments/NAME.yaml is a config error (78) naming what exists."""
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "prod.yaml").write_text("a: 1\n")
+    config = tmp_path / "node.yaml"
+    config.write_text("gateway: {url: 'ws://127.0.0.1:9'}\n")
+    node = subprocess.run([*EXE, "validate", str(config), "--env", "prdo"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert node.returncode == 78
+    assert "--env prdo" in node.stderr and "prod" in node.stderr

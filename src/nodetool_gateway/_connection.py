@@ -23,7 +23,7 @@ from websockets.protocol import State
 from . import __version__
 from .config import Config
 from .delivery import Outbox
-from .errors import AuthRefused, Code, FatalError
+from .errors import AuthRefused, Code, FatalError, GaveUp
 from .logs import printable
 from .protocols import (Answer, Control, HandshakeRejected, Offer, Protocol, ProtocolError,
                         Request, protocol_for)
@@ -121,7 +121,7 @@ class GatewayConnection:
                 continue
             delay = self._backoff.next_delay()
             if delay is None:
-                raise FatalError(
+                raise GaveUp(
                     f"gave up on gateway {cfg.gateway.public_url} after {self._backoff.attempts} "
                     "attempts (retry.max_attempts)")
             if retry_after is not None:

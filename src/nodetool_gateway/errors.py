@@ -13,6 +13,7 @@ __all__ = [
     "NotFound",
     "Unavailable",
     "FatalError",
+    "GaveUp",
     "AuthRefused",
 ]
 
@@ -69,6 +70,12 @@ class FatalError(Exception):
     """The node cannot go on (bad credentials, retries exhausted): stop and say why."""
 
     exit_code = 1
+
+
+class GaveUp(FatalError):
+    """retry.max_attempts connection attempts failed."""
+
+    exit_code = 69  # EX_UNAVAILABLE, as `connect` and the README say
 
 
 class AuthRefused(FatalError):

@@ -79,12 +79,24 @@ def test_environment_and_values_file(write, tmp_path):
     assert rendered.files == (path, values_file)
 
 
-def test_missing_values_file_is_empty(write):
-    """An environment without a values file gives empty values."""
+def test_unknown_environment_is_an_error(write):
+    """--env NAME without environments/NAME.yaml (a typo, or a config copied without its
+    folder) is an error naming the environments there, not the defaults in silence."""
     path = write("node.yaml", "n: {{ values | length }}\nenv: {{ environment }}\n")
+    write("environments/prod.yaml", "a: 1\n")
+    write("environments/staging.yaml", "a: 2\n")
+    with pytest.raises(ConfigError) as caught:
+        render(path, environment="prdo", environ={})
+    message = str(caught.value.problems[0])
+    assert "--env prdo" in message and "prod, staging" in message
+
+
+def test_empty_values_file_is_empty_values(write):
+    """An environment whose values file is empty gives empty values."""
+    path = write("node.yaml", "n: {{ values | length }}\nenv: {{ environment }}\n")
+    write("environments/qa.yaml", "")
     rendered = render(path, environment="qa", environ={})
     assert rendered.text == "n: 0\nenv: qa\n"
-    assert rendered.files == (path,)
 
 
 def test_no_environment_is_none(write):

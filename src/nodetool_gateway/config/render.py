@@ -170,7 +170,15 @@ def _environment_values(config: Path, environment: str) -> tuple[dict[str, Any],
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}, None
+        # A typo (--env prdo) or a config copied without its folder would otherwise
+        # render the defaults without a word.
+        folder = path.parent
+        known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        have = (f"the environments there: {', '.join(known)}" if known
+                else f"{folder} has no environments")
+        raise ConfigError([Problem(str(config), 1, 1, "(environment)",
+                                   f"--env {environment}: no {path} ({have}); create it "
+                                   "(it may be empty) or drop --env")]) from None
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or type(err).__name__
         raise ConfigError([Problem(str(path), 1, 1, "(file)", f"cannot read: {reason}")]) from None
