@@ -422,3 +422,31 @@ def test_run_with_an_unknown_environment_exits_config(tmp_path):
                           text=True, timeout=60, cwd=tmp_path)
     assert node.returncode == 78
     assert "--env prdo" in node.stderr and "prod" in node.stderr
+
+
+def test_sighup_reloads_the_config_and_keeps_the_node(tmp_path):
+    """SIGHUP (systemd's ExecReload) reloads the config, with --no-reload too, and the
+    node keeps its connection; it used to kill the node (rc 129)."""
+    port = free_port()
+    gw = _spawn("serve", "--port", str(port), "--insecure-no-auth")
+    config = tmp_path / "node.yaml"
+    body = (f"gateway: {{url: 'ws://127.0.0.1:{port}'}}\n"
+            f"storage: {{path: '{tmp_path / 'storage'}'}}\nworkflows: {{paths: []}}\n")
+    config.write_text(body + "commands: {list_models: null}\n")
+    node = subprocess.Popen([*EXE, "run", str(config), "--no-reload"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        _wait_for_line(gw, "listening")
+        _wait_for_line(node, "registered with")
+        config.write_text(body)  # list_models is back
+        node.send_signal(signal.SIGHUP)
+        _wait_for_line(node, "reloaded")
+        assert node.poll() is None
+        node.send_signal(signal.SIGHUP)  # nothing changed: still running
+        time.sleep(0.5)
+        assert node.poll() is None
+    finally:
+        rc, err = _stop(node)
+        _stop(gw)
+    assert rc == 0, err
+    assert "Traceback" not in err

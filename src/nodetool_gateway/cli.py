@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import signal
 import sys
 from contextlib import suppress
@@ -106,7 +107,7 @@ def run(ctx: click.Context, config: str, environment: str | None, sets: tuple[st
     The config is reloaded when it changes, without dropping the connection.
     """
     snapshot = _load(config, environment, sets)
-    _serve_node(ctx, snapshot, None if no_reload else (config, environment, sets))
+    _serve_node(ctx, snapshot, (config, environment, sets, not no_reload))
 
 
 @cli.command()
@@ -415,8 +416,12 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
             loop.add_signal_handler(sig, on_signal)
 
     watcher_task = None
-    if reload_args is not None:
-        config, environment, sets = reload_args
+    if reload_args is None:  # `connect`: no file to reload; SIGHUP must not kill the node
+        with suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, lambda: logging.getLogger(
+                "nodetool.gateway.reload").info("SIGHUP: no config file to reload"))
+    else:
+        config, environment, sets, watch_file = reload_args
 
         async def apply(new) -> None:
             cfg = new.config
@@ -427,6 +432,14 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
                                 sets=sets)
         stamp = watcher.stamp()
 
+        def on_hangup() -> None:
+            # systemd's ExecReload (kill -HUP): reload now, watching or not (--no-reload).
+            logging.getLogger("nodetool.gateway.reload").info("SIGHUP: reloading %s", config)
+            loop.create_task(watcher.reload())
+
+        with suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
+
         async def watch() -> None:
             # Start watching once registered (or after a second, so a config that
             # cannot connect can still be fixed): setting up the watcher then does
@@ -435,7 +448,8 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
                 await asyncio.wait_for(client.wait_registered(), 1.0)
             await watcher.run(since=stamp)
 
-        watcher_task = asyncio.create_task(watch())
+        if watch_file:
+            watcher_task = asyncio.create_task(watch())
     try:
         await node
     except asyncio.CancelledError:
