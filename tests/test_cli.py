@@ -450,3 +450,21 @@ def test_sighup_reloads_the_config_and_keeps_the_node(tmp_path):
         _stop(gw)
     assert rc == 0, err
     assert "Traceback" not in err
+
+
+def test_the_last_line_is_logged_as_configured_and_masks_secrets(tmp_path):
+    """With logging.format: json the fatal line is JSON like the rest, and a secret()
+    placed in the URL's path is masked in it (it was printed in clear)."""
+    port = free_port()  # nothing listens there
+    config = tmp_path / "node.yaml"
+    config.write_text("gateway: {url: \"ws://127.0.0.1:" + str(port) + "/{{ secret('PATH_KEY') }}\"}\n"
+                      "retry: {max_attempts: 1, initial_delay: 0.05, jitter: 0}\n"
+                      "logging: {format: json}\n"
+                      f"storage: {{path: '{tmp_path / 'storage'}'}}\n")
+    node = subprocess.run([*EXE, "run", str(config), "--no-reload"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path,
+                          env={**os.environ, "PATH_KEY": "s3cr3t-in-path"})
+    assert node.returncode == 69, node.stderr[-2000:]
+    lines = [json.loads(line) for line in node.stderr.splitlines() if line.strip()]
+    assert lines[-1]["level"] == "CRITICAL" and "gave up on gateway" in lines[-1]["message"]
+    assert "s3cr3t-in-path" not in node.stderr

@@ -39,6 +39,14 @@ class _Failure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class _LoggedFailure(_Failure):
+    """A running node's last word: through its log handler, so it is in the configured
+    format (one JSON object with `logging.format: json`) and secrets are masked."""
+
+    def show(self, file=None) -> None:
+        logging.getLogger("nodetool.gateway").critical("%s", self.format_message())
+
+
 def _config_options(func):
     func = click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
                         help="Override a template value (repeatable); seen as values.KEY.PATH.")(func)
@@ -389,7 +397,7 @@ def _serve_node(ctx: click.Context, snapshot, reload_args) -> None:
     try:
         _run(_run_node(snapshot, reload_args, redactor, ctx.obj["debug"]))
     except FatalError as exc:
-        raise _Failure(str(exc), getattr(exc, "exit_code", EXIT_FAILURE)) from None
+        raise _LoggedFailure(str(exc), getattr(exc, "exit_code", EXIT_FAILURE)) from None
 
 
 async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
