@@ -137,3 +137,21 @@ def test_remote_ws_url_is_refused():
 
     with pytest.raises(ConfigError, match="allow_insecure"):
         GatewayClient(gateway_url="ws://gateway.example.com:8080")
+
+
+def test_allow_insecure_reaches_a_remote_ws_gateway():
+    """The seed's own example uses ws://gateway.example.com:8080: the refusal says how to
+    allow it, and GatewayClient(allow_insecure=True) and `connect --allow-insecure` do."""
+    from click.testing import CliRunner
+
+    from nodetool_gateway.cli import cli
+    from nodetool_gateway.config import ConfigError
+
+    url = "ws://gateway.example.com:8080"
+    with pytest.raises(ConfigError) as caught:
+        GatewayClient(url)
+    assert "allow_insecure=True" in str(caught.value.problems[0])
+    client = GatewayClient(url, allow_insecure=True)
+    assert client._snapshot.config.gateway.allow_insecure
+    refused = CliRunner().invoke(cli, ["connect", "--url", url])
+    assert refused.exit_code == 78 and "--allow-insecure" in refused.output

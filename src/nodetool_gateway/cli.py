@@ -124,15 +124,18 @@ def run(ctx: click.Context, config: str, environment: str | None, sets: tuple[st
 @click.option("--node-id", envvar="GATEWAY_NODE_ID", help="Node id [env: GATEWAY_NODE_ID]; default node-HOSTNAME.")
 @click.option("--user-id", envvar="GATEWAY_USER_ID", default="1", help="User id [env: GATEWAY_USER_ID].")
 @click.option("--heartbeat-interval", type=float, default=30.0, help="Seconds between heartbeats.")
+@click.option("--allow-insecure", is_flag=True,
+              help="Allow ws:// (no TLS) to a gateway that is not on this machine.")
 @click.pass_context
 def connect(ctx: click.Context, url: str, auth_token: str | None, node_id: str | None,
-            user_id: str, heartbeat_interval: float) -> None:
+            user_id: str, heartbeat_interval: float, allow_insecure: bool) -> None:
     """Join a gateway with the built-in defaults, no config file."""
     from .config import ConfigError, snapshot_from_config
     from .session import _config_from_args
 
     try:
-        cfg = _config_from_args(url, node_id, auth_token, user_id, heartbeat_interval)
+        cfg = _config_from_args(url, node_id, auth_token, user_id, heartbeat_interval,
+                                allow_insecure)
     except ConfigError as exc:
         raise _Failure("; ".join(f"{p.path}: {p.message}" for p in exc.problems),
                        EXIT_CONFIG) from None

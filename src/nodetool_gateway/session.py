@@ -55,13 +55,14 @@ class GatewayClient:
         user_id: str | None = None,
         heartbeat_interval: float | None = None,
         *,
+        allow_insecure: bool = False,
         config: Config | None = None,
         snapshot: Snapshot | None = None,
     ):
         if snapshot is None:
             if config is None:
                 config = _config_from_args(gateway_url, node_id, auth_token, user_id,
-                                           heartbeat_interval)
+                                           heartbeat_interval, allow_insecure)
             snapshot = snapshot_from_config(config)
         check_protocol(snapshot.config.gateway.protocol)
         self.log = logging.getLogger("nodetool.gateway.client")
@@ -276,8 +277,9 @@ def _env_default(value: Any, name: str) -> Any:
     return os.environ.get(name) if value is None else value
 
 
-def _config_from_args(gateway_url, node_id, auth_token, user_id, heartbeat_interval) -> Config:
-    gateway: dict[str, Any] = {}
+def _config_from_args(gateway_url, node_id, auth_token, user_id, heartbeat_interval,
+                      allow_insecure: bool = False) -> Config:
+    gateway: dict[str, Any] = {"allow_insecure": True} if allow_insecure else {}
     node: dict[str, Any] = {}
     url = _env_default(gateway_url, "GATEWAY_URL")
     if url:

@@ -267,11 +267,13 @@ def test_retry_delays_ordered(write):
         ("ws://127.0.0.1:notaport", "URL has an invalid port"),
         (
             "ws://gateway.example.com:8080",
-            "ws:// to a host that is not loopback is unencrypted; use wss:// or set gateway.allow_insecure: true",
+            "ws:// to a host that is not loopback is unencrypted; use wss:// or set gateway.allow_insecure: true "
+            "(connect --allow-insecure; GatewayClient(..., allow_insecure=True))",
         ),
         (
             "ws://10.0.0.5",
-            "ws:// to a host that is not loopback is unencrypted; use wss:// or set gateway.allow_insecure: true",
+            "ws:// to a host that is not loopback is unencrypted; use wss:// or set gateway.allow_insecure: true "
+            "(connect --allow-insecure; GatewayClient(..., allow_insecure=True))",
         ),
     ],
 )

@@ -232,7 +232,8 @@ class GatewayConfig(_Model):
         if parts.scheme == "ws" and remote and not self.allow_insecure:
             message = (
                 "ws:// to a host that is not loopback is unencrypted; "
-                "use wss:// or set gateway.allow_insecure: true"
+                "use wss:// or set gateway.allow_insecure: true "
+                "(connect --allow-insecure; GatewayClient(..., allow_insecure=True))"
             )
             errors.append(("url", "insecure_url", message))
         if parts.scheme == "ws" and self.tls.configured:
