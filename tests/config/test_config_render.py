@@ -122,7 +122,7 @@ def test_environment_name_cannot_escape(write):
 
 def test_sets_override_values_with_yaml_scalars(write):
     """--set applies on top of the values file, parsing scalars and nesting keys."""
-    path = write("node.yaml", "x: 1\n")
+    path = write("node.yaml", "x: {{ values | tojson }}\n")
     write("environments/dev.yaml", "log: {level: INFO, format: text}\nkeep: 1\n")
     rendered = render(
         path,
@@ -149,7 +149,7 @@ def test_malformed_set_is_an_error(write):
     """A --set without '=' is refused without echoing it."""
     with pytest.raises(ConfigError) as exc:
         render(write("node.yaml", "a: 1\n"), sets=["ok=1", "token-without-equals"], environ={})
-    assert str(exc.value) == "--set:2:1: (set): expected KEY.PATH=VALUE, e.g. --set gateway.url=wss://host"
+    assert str(exc.value) == "--set:2:1: (set): expected KEY.PATH=VALUE, e.g. --set region=eu-west-1"
     assert "token-without-equals" not in str(exc.value)
 
 
@@ -158,6 +158,47 @@ def test_set_through_a_scalar_is_an_error(write):
     with pytest.raises(ConfigError) as exc:
         render(write("node.yaml", "a: 1\n"), sets=["a=1", "a.b=2"], environ={})
     assert str(exc.value) == "--set:2:1: values.a: is not a mapping, so it cannot hold keys"
+
+
+def test_set_the_template_never_reads_is_an_error(write):
+    """--set gateway.url=... on a template that reads values.gateway_url names what it reads."""
+    path = write("node.yaml", "gateway: {url: \"{{ values.gateway_url | default('ws://127.0.0.1:1') }}\"}\n"
+                              "region: {{ values.get('region', 'local') }}\n"
+                              "{% if values.log.level is defined %}level: {{ values.log.level }}{% endif %}\n")
+    with pytest.raises(ConfigError) as exc:
+        render(path, sets=["region=eu", "gateway.url=wss://h", "log.level=DEBUG", "log=x"], environ={})
+    [problem] = exc.value.problems
+    assert (problem.file, problem.line, problem.path) == ("--set", 2, "values.gateway.url")
+    assert "never reads values.gateway.url" in problem.message
+    assert "did you mean values.gateway_url?" in problem.message
+    assert "values.gateway_url, values.log.level, values.region" in problem.message
+
+
+def test_values_file_key_the_template_never_reads_is_an_error(write):
+    """A typo in environments/NAME.yaml is reported at its line, not rendered as the default."""
+    path = write("node.yaml", "url: \"{{ values.gateway_url | default('ws://127.0.0.1:1') }}\"\n")
+    values_file = write("environments/prod.yaml", "# prod\ngateway_ulr: wss://prod\n")
+    with pytest.raises(ConfigError) as exc:
+        render(path, environment="prod", environ={})
+    [problem] = exc.value.problems
+    assert (problem.file, problem.line, problem.path) == (str(values_file), 2, "gateway_ulr")
+    assert "did you mean values.gateway_url?" in problem.message
+
+
+def test_plain_yaml_config_refuses_values(write):
+    """A config without template syntax reads no values, so --set on it is an error."""
+    with pytest.raises(ConfigError) as exc:
+        render(write("node.yaml", "gateway: {url: ws://127.0.0.1:1}\n"), sets=["gateway.url=wss://h"],
+               environ={})
+    assert "never reads values.gateway.url. It reads no values." in str(exc.value)
+
+
+def test_values_used_whole_accept_any_key(write):
+    """A template that reads values whole (a loop, tojson, values[name]) may read any key."""
+    for body in ("{% for k, v in values.items() %}{{ k }}{% endfor %}", "{{ values | tojson }}",
+                 "{{ values[env.KEY] }}", "{% set v = values %}{{ v.anything.at.all }}"):
+        path = write("node.yaml", body)
+        render(path, sets=["anything.at.all=1"], environ={"KEY": "anything"})
 
 
 def test_hostname(write):

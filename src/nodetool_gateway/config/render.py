@@ -141,7 +141,7 @@ def _apply_sets(values: dict[str, Any], sets: Sequence[str]) -> dict[str, Any]:
         parts = key.strip().split(".")
         if not sep or not all(parts):
             # The argument is not echoed: it may hold a secret typed on the command line.
-            message = "expected KEY.PATH=VALUE, e.g. --set gateway.url=wss://host"
+            message = "expected KEY.PATH=VALUE, e.g. --set region=eu-west-1"
             problems.append(Problem("--set", i, 1, "(set)", message))
             continue
         target = values
@@ -160,7 +160,7 @@ def _apply_sets(values: dict[str, Any], sets: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def _environment_values(config: Path, environment: str) -> tuple[dict[str, Any], Path | None]:
+def _environment_values(config: Path, environment: str) -> tuple[dict[str, Any], _yaml.Positions]:
     if not _ENVIRONMENT_NAME.match(environment):
         raise ConfigError([
             Problem(str(config), 1, 1, "(environment)",
@@ -182,12 +182,114 @@ def _environment_values(config: Path, environment: str) -> tuple[dict[str, Any],
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or type(err).__name__
         raise ConfigError([Problem(str(path), 1, 1, "(file)", f"cannot read: {reason}")]) from None
-    data, _ = _yaml.parse(text, str(path))
+    data, positions = _yaml.parse(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError([
             Problem(str(path), 1, 1, "(values)", "should be a mapping of names to values")
         ])  # fmt: skip
-    return data, path
+    return data, positions
+
+
+# Dict methods a template may call on values: `.get('k')` reads k, the rest read it all.
+_GETTERS = frozenset({"get"})
+_WHOLE = frozenset({"get", "items", "keys", "values"})
+Path_ = tuple[str, ...]
+
+
+def _values_read(ast: Any) -> set[Path_] | None:
+    """The ``values`` key paths the template can read, or None when it may read any.
+
+    Static, so a value read only in a branch not taken still counts: the check is
+    for names nothing in the file reads (typos, keys meant for the config itself),
+    not for values one environment happens not to need. ``values`` used whole
+    (``values | tojson``, ``values.items()``, ``values[name]``) may read anything.
+    """
+    from jinja2 import nodes
+
+    found: set[Path_] = set()
+
+    def chain(node: Any) -> Path_ | None:
+        # values.a.b, values['a'].b, values.get('a') -> ('a', 'b'); None: not rooted in values.
+        if isinstance(node, nodes.Name):
+            return () if node.name == "values" else None
+        if isinstance(node, nodes.Getattr):
+            base = chain(node.node)
+            if base is None:
+                return None
+            return base if node.attr in _WHOLE else (*base, node.attr)
+        if isinstance(node, nodes.Getitem):
+            base = chain(node.node)
+            if base is None:
+                return None
+            key = node.arg
+            return (*base, key.value) if isinstance(key, nodes.Const) and isinstance(
+                key.value, str) else base
+        if (isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr)
+                and node.node.attr in _GETTERS and node.args
+                and isinstance(node.args[0], nodes.Const) and isinstance(node.args[0].value, str)):
+            base = chain(node.node.node)
+            return None if base is None else (*base, node.args[0].value)
+        return None
+
+    def visit(node: Any) -> None:
+        path = chain(node)
+        if path is not None:
+            if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const):
+                visit(node.arg)  # values[secret('T')]: the key expression is read too
+            if isinstance(node, nodes.Call):
+                for arg in (*node.args[1:], *(kw.value for kw in node.kwargs)):
+                    visit(arg)
+            found.add(path)
+            return
+        for child in node.iter_child_nodes():
+            visit(child)
+
+    visit(ast)
+    return None if () in found else found
+
+
+def _leaf_paths(data: Any, prefix: Path_ = ()) -> list[Path_]:
+    if isinstance(data, dict) and data:
+        return [p for key, value in data.items() for p in _leaf_paths(value, (*prefix, str(key)))]
+    return [prefix]
+
+
+def _is_read(path: Path_, read: set[Path_]) -> bool:
+    return any(path[: len(r)] == r or r[: len(path)] == path for r in read)
+
+
+def _unread(
+    name: str, read: set[Path_] | None, sets: Sequence[str], values: Mapping[str, Any],
+    positions: _yaml.Positions | None,
+) -> list[Problem]:
+    """A problem for each --set and values-file key that nothing in the template reads."""
+    import difflib
+
+    if read is None:
+        return []
+    known = sorted(".".join(p) for p in read)
+    shown = ", ".join(f"values.{k}" for k in known[:12]) + (", …" if len(known) > 12 else "")
+    reads = f"It reads {shown}." if known else "It reads no values."
+
+    def message(path: Path_) -> str:
+        dotted = ".".join(path)
+        close = difflib.get_close_matches(dotted, known, n=1)
+        hint = f"; did you mean values.{close[0]}?" if close else "."
+        return (f"{Path(name).name} never reads values.{dotted}{hint} {reads} "
+                "--set and environments/NAME.yaml only feed the template's `values`: "
+                f"use {{{{ values.{dotted} }}}} in the config, or drop it")
+
+    problems = []
+    for i, item in enumerate(sets, 1):
+        path = tuple(item.partition("=")[0].strip().split("."))
+        if not _is_read(path, read):
+            problems.append(Problem("--set", i, 1, "values." + ".".join(path), message(path)))
+    if positions is not None:
+        for path in _leaf_paths(values):
+            if path and not _is_read(path, read):
+                line, col = positions.line_col(path)
+                problems.append(Problem(positions.file, line, col, ".".join(path), message(path)))
+    return problems
 
 
 def _template_line(err: BaseException, filename: str) -> int:
@@ -244,15 +346,19 @@ def render(
 
     files = [file]
     values: dict[str, Any] = {}
+    positions = None
     if environment is not None:
-        values, values_file = _environment_values(file, environment)
-        if values_file is not None:
-            files.append(values_file)
+        values, positions = _environment_values(file, environment)
+        files.append(Path(positions.file))
+    file_values = values
     values = _apply_sets(copy.deepcopy(values), sets)
 
     secret = _Secrets(environ)
     if not _TEMPLATE_SYNTAX.search(source):
-        # Plain YAML renders to itself: no need to load the template engine.
+        # Plain YAML renders to itself: values have nowhere to go.
+        problems = _unread(name, set(), sets, file_values, positions)
+        if problems:
+            raise ConfigError(problems)
         return Rendered(file=file, text=source.replace("\r\n", "\n"), secrets={},
                         values=values, files=tuple(files))
     from jinja2 import StrictUndefined, TemplateSyntaxError
@@ -275,9 +381,14 @@ def render(
         ast = jinja.parse(source, name, name)
         # Known before rendering: an error raised before the secret() call may quote it too.
         known = secret.peek(_declared_secrets(ast))
+        problems = _unread(name, _values_read(ast), sets, file_values, positions)
+        if problems:
+            raise ConfigError(problems)
         template = jinja.template_class.from_code(
             jinja, jinja.compile(ast, name, name), jinja.make_globals(None), None)
         text = template.render(context)
+    except ConfigError:
+        raise
     except TemplateSyntaxError as err:
         problem = Problem(name, err.lineno or 1, 1, "(template)", err.message or "syntax error")
         raise ConfigError([problem]) from None
