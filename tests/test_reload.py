@@ -236,3 +236,134 @@ async def test_edit_while_the_watch_starts_is_applied(tmp_path, delay_ms):
     await asyncio.wait_for(task, 5 * TIME)
     assert len(applied) == 1
     assert applied[0].routes.commands["greet"].target == "sample_handlers:echo"
+
+
+# The user's code: handler and node modules are imported afresh when their files change.
+
+CODE_CONFIG = """\
+gateway: {{url: "{url}"}}
+node: {{id: code-node}}
+storage: {{path: "{storage}"}}
+workflows: {{paths: []}}
+engine: {{workers: 1}}
+nodes: {{modules: [{nodes}]}}
+commands:
+{commands}
+"""
+
+
+def write_code(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def code_config(path: Path, url: str, commands: dict[str, str], nodes: str = "") -> None:
+    body = "\n".join(f"  {name}: {target}" for name, target in commands.items())
+    write_code(path, CODE_CONFIG.format(url=url, storage=path.parent / "storage", nodes=nodes,
+                                        commands=body))
+
+
+def unique(prefix: str) -> str:
+    import uuid
+
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+async def test_edited_handler_runs_its_new_code(peer, tmp_path):
+    """An edited handler body is imported afresh; a new function can be routed to at once."""
+    mod = unique("handlers")
+    write_code(tmp_path / f"{mod}.py", "def greet(text):\n    return {'v': 1, 'text': text}\n")
+    path = tmp_path / "node.yaml"
+    code_config(path, peer.url, {"greet": f"{mod}:greet"})
+    async with Reloading(path) as node:
+        conn, _ = await peer.registered()
+        assert (await conn.call("greet", {"text": "a"}))["result"] == {"v": 1, "text": "a"}
+        # Only the code changes: the config file is untouched.
+        write_code(tmp_path / f"{mod}.py", "def greet(text):\n    return {'v': 22, 'text': text}\n")
+        await node.next_applied()
+        assert (await conn.call("greet", {"text": "b"}))["result"] == {"v": 22, "text": "b"}
+        # A new function and a route to it, in one edit of each file.
+        write_code(tmp_path / f"{mod}.py", "def greet(text):\n    return {'v': 22, 'text': text}\n"
+                                           "def shout(text):\n    return text.upper()\n")
+        code_config(path, peer.url, {"greet": f"{mod}:greet", "shout": f"{mod}:shout"})
+        applied = await node.next_applied()
+        while "shout" not in applied.routes.commands:  # the two files may land in two reloads
+            applied = await node.next_applied()
+        assert (await conn.call("shout", {"text": "hey"}))["result"] == "HEY"
+        assert node.watcher.failed == 0
+    assert len(peer.all_connections) == 1
+
+
+async def test_running_call_finishes_on_its_old_code(peer, tmp_path):
+    """A call running when its module is reloaded finishes on the code it started with."""
+    mod = unique("slow")
+    source = ("import sample_handlers\n"
+              "async def work(key):\n"
+              "    sample_handlers.started(key).set()\n"
+              "    await sample_handlers.gate_for(key).wait()\n"
+              "    return {{'version': {v}, 'key': key}}\n")
+    write_code(tmp_path / f"{mod}.py", source.format(v=1))
+    path = tmp_path / "node.yaml"
+    code_config(path, peer.url, {"work": f"{mod}:work"})
+    async with Reloading(path) as node:
+        conn, _ = await peer.registered()
+        rid = await conn.command("work", {"key": "code-old"})
+        await sample_handlers.started("code-old").wait()
+        write_code(tmp_path / f"{mod}.py", source.format(v=2))
+        await node.next_applied()
+        sample_handlers.gate_for("code-new").set()
+        assert (await conn.call("work", {"key": "code-new"}))["result"] == {"version": 2,
+                                                                           "key": "code-new"}
+        sample_handlers.gate_for("code-old").set()
+        assert (await conn.answer_for(rid))["result"] == {"version": 1, "key": "code-old"}
+
+
+async def test_module_that_no_longer_imports_keeps_the_last_good_code(peer, tmp_path, caplog):
+    """A handler module broken by an edit is a reload failure; the old code keeps serving."""
+    caplog.set_level(logging.INFO, logger="nodetool.gateway")
+    mod, helper = unique("handlers"), unique("helpers")
+    # The handler imports a helper from the same folder: editing the helper reloads both.
+    write_code(tmp_path / f"{helper}.py", "def word():\n    return 'one'\n")
+    write_code(tmp_path / f"{mod}.py", f"from {helper} import word\n"
+                                       "def greet():\n    return word()\n")
+    path = tmp_path / "node.yaml"
+    code_config(path, peer.url, {"greet": f"{mod}:greet"})
+    async with Reloading(path) as node:
+        conn, _ = await peer.registered()
+        assert (await conn.call("greet", {}))["result"] == "one"
+        write_code(tmp_path / f"{helper}.py", "def word(:\n    return 'broken'\n")
+        while node.watcher.failed == 0:
+            await asyncio.sleep(0.02)
+        error = [r for r in caplog.records if r.levelno >= logging.ERROR][-1].getMessage()
+        assert "still serving the last good config" in error and helper in error
+        assert "SyntaxError" in error
+        assert (await conn.call("greet", {}))["result"] == "one"
+        write_code(tmp_path / f"{helper}.py", "def word():\n    return 'three'\n")
+        await node.next_applied()
+        assert (await conn.call("greet", {}))["result"] == "three"
+
+
+async def test_edited_node_module_runs_its_new_code_in_the_workers(peer, tmp_path):
+    """An edited node type (nodes.modules) runs its new code in fresh worker processes."""
+    mod = unique("nodes")
+    source = ("from nodetool_gateway.engine import node\n"
+              "NAMESPACE = '{mod}'\n"
+              "@node\n"
+              "def Tag(text: str = '') -> str:\n"
+              "    return text + '{tag}'\n")
+    write_code(tmp_path / f"{mod}.py", source.format(mod=mod, tag="-v1"))
+    path = tmp_path / "node.yaml"
+    code_config(path, peer.url, {}, nodes=mod)
+    graph = {"nodes": [{"id": "n", "type": f"{mod}.Tag", "data": {"text": "x"}},
+                       {"id": "o", "type": "nodetool.output.Output", "data": {"name": "out"}}],
+             "edges": [{"id": "e", "source": "n", "sourceHandle": "output", "target": "o",
+                        "targetHandle": "value"}]}
+    async with Reloading(path) as node:
+        conn, _ = await peer.registered()
+        first = await conn.call("run_workflow", {"graph": graph})
+        assert first["result"]["outputs"] == {"out": "x-v1"}, first
+        write_code(tmp_path / f"{mod}.py", source.format(mod=mod, tag="-version2"))
+        await node.next_applied()
+        second = await conn.call("run_workflow", {"graph": graph})
+        assert second["result"]["outputs"] == {"out": "x-version2"}, second

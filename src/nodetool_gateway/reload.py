@@ -1,9 +1,10 @@
-"""Hot reload: watch the config files, rebuild off to the side, swap in one step.
+"""Hot reload: watch the config files and the user's code, rebuild off to the side, swap in one step.
 
 A change is rendered, validated and resolved without touching the running
 session. If that fails, one error line says where and why, and the last good
 config keeps serving until the file changes again. If it succeeds, the new
 snapshot is handed to the session, which swaps its routing table at once.
+An edited handler or node module is imported afresh (see :mod:`.config.code`).
 
 Nothing is read until the watched files have stopped changing for
 :data:`SETTLE_MS`: an editor or a script that writes a file in pieces would
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
 from .config import ConfigError, Snapshot, load
+from .config.code import CodeFile, Fresh, stale
 
 __all__ = ["ConfigWatcher"]
 
@@ -31,7 +33,7 @@ SETTLE_MAX_MS = 5000
 
 
 class ConfigWatcher:
-    """Watches a config file (and its environment values file) for changes."""
+    """Watches a config file, its environment values file and its code for changes."""
 
     def __init__(self, path: str | Path, apply: Callable[[Snapshot], Awaitable[None]], *,
                  current: Snapshot, environment: str | None = None, sets: Sequence[str] = (),
@@ -55,6 +57,7 @@ class ConfigWatcher:
 
     def _watched_files(self) -> set[Path]:
         files = {Path(f).resolve() for f in self.current.files}
+        files.update(c.path for c in self.current.code)
         files.add(self.path)
         if self.environment:
             files.add(self.path.parent / "environments" / f"{self.environment}.yaml")
@@ -93,24 +96,30 @@ class ConfigWatcher:
         pending = self.stamp() != self._known
         if pending:
             pending = not await self._reload_settled(stop)
-        files = self._watched_files()
-        watcher = awatch(*self._watched_dirs(), stop_event=stop, recursive=False,
-                         step=self._step_ms, debounce=self._debounce_ms,
-                         watch_filter=lambda _change, p: Path(p).resolve() in files,
-                         # Wake up now and then so `ready` says the watch is in place.
-                         yield_on_timeout=True, rust_timeout=250)
-        async for changes in watcher:
-            if not self.ready.is_set():
-                self.ready.set()
-                # The watch is in place now; an edit made before it was has no event.
-                if self.stamp() != self._known:
+        while True:
+            files = self._watched_files()
+            dirs = self._watched_dirs()
+            watcher = awatch(*dirs, stop_event=stop, recursive=False,
+                             step=self._step_ms, debounce=self._debounce_ms,
+                             watch_filter=lambda _change, p: Path(p).resolve() in files,
+                             # Wake up now and then so `ready` says the watch is in place.
+                             yield_on_timeout=True, rust_timeout=250)
+            async for changes in watcher:
+                if not self.ready.is_set():
+                    self.ready.set()
+                    # The watch is in place now; an edit made before it was has no event.
+                    if self.stamp() != self._known:
+                        pending = True
+                if changes:
+                    self.changes += 1
                     pending = True
-            if changes:
-                self.changes += 1
-                pending = True
-            if pending:
-                pending = not await self._reload_settled(stop)
-                files = self._watched_files()
+                if pending:
+                    pending = not await self._reload_settled(stop)
+                    files = self._watched_files()
+                    if self._watched_dirs() != dirs:
+                        break  # a module from another folder: watch that folder too
+            else:
+                return
 
     async def settled(self, stop: asyncio.Event | None = None) -> bool:
         """Wait until no watched file has changed for ``settle_ms``: each was last
@@ -144,11 +153,22 @@ class ConfigWatcher:
         await self.reload()
         return True
 
+    def _load(self, changed: list[CodeFile]) -> tuple[Snapshot, Fresh | None]:
+        # Changed code: forget those modules, so this load imports them from the files;
+        # a failure puts them back.
+        fresh = Fresh(changed) if changed else None
+        try:
+            return load(self.path, environment=self.environment, sets=self.sets), fresh
+        except BaseException:
+            if fresh is not None:
+                fresh.restore()
+            raise
+
     async def reload(self) -> bool:
         """Rebuild from the files now; apply on success. Returns whether it applied."""
+        changed = stale(self.current.code, self.path.parent)
         try:
-            snapshot = await asyncio.to_thread(
-                load, self.path, environment=self.environment, sets=self.sets)
+            snapshot, fresh = await asyncio.to_thread(self._load, changed)
         except ConfigError as exc:
             self.failed += 1
             problems = "; ".join(str(p) for p in exc.problems) or str(exc)
@@ -159,17 +179,23 @@ class ConfigWatcher:
             log.error("reload failed, still serving the last good config: %s: %s: %s",
                       self.path, type(exc).__name__, exc)
             return False
-        if snapshot.config == self.current.config:
+        if snapshot.config == self.current.config and snapshot.code == self.current.code:
             log.debug("%s changed but the config did not", self.path)
             return False
         try:
             await self._apply(snapshot)
         except Exception as exc:
+            if fresh is not None:
+                fresh.restore()
             self.failed += 1
             log.error("reload failed, still serving the last good config: %s: %s: %s",
                       self.path, type(exc).__name__, exc)
             return False
         self.current = snapshot
         self.succeeded += 1
-        log.info("reloaded %s", self.path)
+        if changed:
+            log.info("reloaded %s with fresh code (%s changed)", self.path,
+                     ", ".join(sorted({c.path.name for c in changed})))
+        else:
+            log.info("reloaded %s", self.path)
         return True

@@ -167,6 +167,7 @@ class GatewayClient:
         or TLS reconnects cleanly, keeping every answer.
         """
         old = self._snapshot.config
+        new_code = snapshot.code != self._snapshot.code
         old_offer = self._offer()
         # Everything that can fail comes before the swap, so a failure changes nothing.
         check_protocol(snapshot.config.gateway.protocol)
@@ -175,7 +176,8 @@ class GatewayClient:
         cfg = snapshot.config
         self._connection.configure(cfg)
         self._dispatcher.configure(cfg)
-        if self._backend is not None and backend_settings(old) != backend_settings(cfg):
+        if self._backend is not None and (backend_settings(old) != backend_settings(cfg)
+                                          or (new_code and cfg.nodes.modules)):
             # Calls already running keep the old one; the next call builds a new one.
             retiring, self._backend = self._backend, None
             asyncio.get_running_loop().create_task(retiring.close())

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from .._redact import Redactor
 from ._yaml import Positions
+from .code import CodeFile, import_node_modules, record
 from .errors import ConfigError
 from .models import Config
 from .render import render
@@ -35,7 +36,8 @@ class Snapshot:
     """One immutable, fully resolved configuration; a reload swaps it whole.
 
     ``files`` are the files it was read from (to watch); ``secrets`` the secret
-    values to keep out of logs; ``source`` the config file, or ``None``.
+    values to keep out of logs; ``source`` the config file, or ``None``; ``code``
+    the user's modules it imported (handlers, node modules), also watched.
     """
 
     config: Config
@@ -43,6 +45,7 @@ class Snapshot:
     files: tuple[Path, ...]
     secrets: frozenset[str]
     source: Path | None
+    code: tuple[CodeFile, ...] = ()
 
     def __repr__(self) -> str:
         return f"Snapshot(source={self.source!r}, files={self.files!r})"
@@ -77,8 +80,12 @@ def load(
     rendered = render(path, environment=environment, sets=sets, environ=environ)
     config = validate(rendered)
     routes = resolve(config, imports=imports)
+    code: tuple[CodeFile, ...] = ()
+    if imports:
+        import_node_modules(config)
+        code = record(config, routes, Path(rendered.file).absolute().parent)
     secrets = {v for v in rendered.secrets.values() if v} | _token_values(config)
-    return Snapshot(config, routes, rendered.files, frozenset(secrets), rendered.file)
+    return Snapshot(config, routes, rendered.files, frozenset(secrets), rendered.file, code)
 
 
 def snapshot_from_config(config: Config) -> Snapshot:
