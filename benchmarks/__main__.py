@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only CASE,...] [--speed] [--no-write]``.
+"""``python -m benchmarks [--quick] [--only CASE,...]... [--speed] [--no-write]``.
 
 Runs each case against the local gateway on loopback, prints the table and
 writes benchmarks/RESULTS.md (its own mode's section). Exits 1 if a case could
@@ -106,9 +106,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, one run each (a few seconds; skips OpenClaw unless --only)")
-    parser.add_argument("--only", metavar="CASE,...",
-                        help=f"run only these cases: {', '.join(CASES)}")
-    parser.add_argument("--skip", metavar="CASE,...", help="run all cases but these")
+    parser.add_argument("--only", metavar="CASE,...", action="append",
+                        help=f"run only these cases: {', '.join(CASES)} (or the names in the "
+                             "table: start-up, command path...); repeat it or separate with commas")
+    parser.add_argument("--skip", metavar="CASE,...", action="append",
+                        help="run all cases but these")
     parser.add_argument("--speed", action="store_true",
                         help="run the node and the baseline with uvloop + orjson")
     parser.add_argument("--no-write", action="store_true", help="don't write RESULTS.md")
@@ -120,13 +122,23 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="run each node process under cProfile; stats go to DIR/NODE_ID.prof")
     args = parser.parse_args(argv)
     for flag in ("only", "skip"):
-        names = [n.strip() for n in (getattr(args, flag) or "").split(",") if n.strip()]
-        unknown = [n for n in names if n not in CASES]
+        given = [n.strip() for value in getattr(args, flag) or () for n in value.split(",")
+                 if n.strip()]
+        unknown = [n for n in given if _folded(n) not in _CASE_NAMES]
         if unknown:
             parser.error(f"unknown case(s) for --{flag}: {', '.join(unknown)} "
                          f"(choose from {', '.join(CASES)})")
-        setattr(args, flag, names)
+        setattr(args, flag, list(dict.fromkeys(_CASE_NAMES[_folded(n)] for n in given)))
     return args
+
+
+def _folded(name: str) -> str:
+    return "".join(c for c in name.casefold() if c.isalnum())
+
+
+# Each case by its name and by its label in the table, as the READMEs spell them
+# ("start-up", "command path"), ignoring case, spaces, hyphens and underscores.
+_CASE_NAMES = {_folded(key): name for name, (label, _) in CASES.items() for key in (name, label)}
 
 
 def _speed_available() -> list[str]:

@@ -216,6 +216,22 @@ def run_node():
     return factory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_home(tmp_path_factory):
+    """No test writes under the real home: XDG data, config, cache and state go to a temp dir.
+
+    The Hugging Face cache stays where it resolved before (tests may read models there).
+    """
+    root = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        if not any(os.environ.get(v) for v in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")):
+            cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+            mp.setenv("HF_HOME", os.path.join(cache, "huggingface"))
+        for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+            mp.setenv(name, str(root / name.lower()))
+        yield root
+
+
 @pytest.fixture(autouse=True)
 def _test_storage(tmp_path, monkeypatch):
     """Each test keeps jobs, assets and logs in its own folder."""
@@ -231,19 +247,27 @@ def _reset_sample_handlers():
 
 
 @contextlib.asynccontextmanager
+async def joined(gw, cfg):
+    """A node with ``cfg`` joined to the running gateway ``gw``, and an operator connected."""
+    from nodetool_gateway import GatewayClient
+    from nodetool_gateway.gateway import OperatorClient
+
+    cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"url": gw.url})})
+    client = GatewayClient(config=cfg)
+    task = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(client.wait_registered(), 10 * TIME)
+        async with OperatorClient.connect(gw.operator_url) as op:
+            yield op, client
+    finally:
+        client.stop()
+        await asyncio.wait_for(task, 10 * TIME)
+
+
+@contextlib.asynccontextmanager
 async def serving(cfg):
     """A local gateway, a node with ``cfg`` joined to it, and an operator connected."""
-    from nodetool_gateway import GatewayClient
-    from nodetool_gateway.gateway import LocalGateway, OperatorClient
+    from nodetool_gateway.gateway import LocalGateway
 
-    async with LocalGateway() as gw:
-        cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"url": gw.url})})
-        client = GatewayClient(config=cfg)
-        task = asyncio.create_task(client.run())
-        try:
-            await asyncio.wait_for(client.wait_registered(), 10 * TIME)
-            async with OperatorClient.connect(gw.operator_url) as op:
-                yield op, client
-        finally:
-            client.stop()
-            await asyncio.wait_for(task, 10 * TIME)
+    async with LocalGateway() as gw, joined(gw, cfg) as pair:
+        yield pair

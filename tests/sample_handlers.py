@@ -14,6 +14,7 @@ CALLS: dict[str, int] = {}
 ACTIVE = {"now": 0, "max": 0}
 CANCELLED: list[str] = []
 STARTED: dict[str, asyncio.Event] = {}
+STOPPED: dict[str, asyncio.Event] = {}  # set when a gate's call is cancelled
 
 
 def reset() -> None:
@@ -21,6 +22,7 @@ def reset() -> None:
     CALLS.clear()
     CANCELLED.clear()
     STARTED.clear()
+    STOPPED.clear()
     ACTIVE.update(now=0, max=0)
 
 
@@ -30,6 +32,10 @@ def gate_for(key: str) -> asyncio.Event:
 
 def started(key: str) -> asyncio.Event:
     return STARTED.setdefault(key, asyncio.Event())
+
+
+def stopped(key: str) -> asyncio.Event:
+    return STOPPED.setdefault(key, asyncio.Event())
 
 
 async def echo(**args: Any) -> Any:
@@ -77,10 +83,25 @@ async def gate(key: str, result: Any = None) -> Any:
         await gate_for(key).wait()
     except asyncio.CancelledError:
         CANCELLED.append(key)
+        stopped(key).set()
         raise
     finally:
         ACTIVE["now"] -= 1
     return {"key": key, "result": result}
+
+
+async def hold(key: str, steps: int = 0, context: HandlerContext | None = None):
+    """Report ``steps`` progress updates, then run until cancelled, saying so in the log.
+
+    For tests that run the node in another process: its log is what they can watch.
+    """
+    for i in range(steps):
+        yield {"type": "node_progress", "progress": i + 1, "total": steps}
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        context.log.warning("hold %s: cancelled", key)
+        raise
 
 
 async def boom(message: str = "kaboom") -> None:

@@ -54,3 +54,17 @@ def test_benchmarks_speed_mode_runs():
     assert "mode: speed" in result.stdout
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert {line.split("|")[1].strip() for line in rows[1:]} == {"command path", "engine"}
+
+
+@pytest.mark.timeout(120)
+def test_benchmarks_take_cases_as_the_readme_spells_them():
+    """--only takes a comma list with the table's names (start-up), and can be repeated."""
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-write",
+                             "--only", "latency,start-up", "--only", "Engine"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert {line.split("|")[1].strip() for line in rows[1:]} == {"latency", "start-up", "engine"}
+    wrong = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "latency,warp"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 2 and "unknown case(s) for --only: warp" in wrong.stderr

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from click.testing import CliRunner
+
+from node_processes import free_port, spawn, stop, wait_for_line
 
 from nodetool_gateway import __version__
 from nodetool_gateway.cli import cli
@@ -22,12 +23,6 @@ EXE = [sys.executable, "-m", "nodetool_gateway"]
 
 def invoke(*args: str, env: dict | None = None):
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_version():
@@ -118,32 +113,10 @@ def test_connect_refuses_remote_ws():
 
 
 def _spawn(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([*EXE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, cwd=ROOT)
+    return spawn([*EXE, *args], env={**os.environ, **(env or {})}, cwd=ROOT)
 
 
-def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 15) -> list[str]:
-    lines = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if needle in line:
-            return lines
-    raise AssertionError(f"{needle!r} not seen; got:\n{''.join(lines)}")
-
-
-def _stop(proc: subprocess.Popen) -> tuple[int, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return proc.returncode, err
+_wait_for_line, _stop = wait_for_line, stop
 
 
 def test_serve_run_call_end_to_end(tmp_path):
@@ -276,6 +249,25 @@ def test_assets_use_the_config_storage(tmp_path):
     result = invoke("assets", "add", str(src), "--config", str(cfg))
     assert result.exit_code == 0, result.output
     assert any((tmp_path / "data" / "assets").iterdir())
+
+
+def test_assets_mkdir_makes_a_folder_to_add_into(tmp_path):
+    """assets mkdir prints a folder's id; add --parent and list --parent use it."""
+    storage = str(tmp_path / "storage")
+    made = invoke("assets", "mkdir", "docs", "--storage", storage)
+    assert made.exit_code == 0, made.output
+    folder_id = made.output.strip()
+    inner = invoke("assets", "mkdir", "2025", "--parent", folder_id, "--storage", storage)
+    assert inner.exit_code == 0, inner.output
+    src = tmp_path / "notes.txt"
+    src.write_text("hello")
+    added = invoke("assets", "add", str(src), "--parent", folder_id, "--storage", storage)
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.output)["parent_id"] == folder_id
+    listed = CliRunner().invoke(cli, ["assets", "list", "--parent", folder_id, "--storage", storage])
+    assert "notes.txt" in listed.output and "2025" in listed.output and "folder" in listed.output
+    orphan = CliRunner().invoke(cli, ["assets", "mkdir", "x", "--parent", "nope", "--storage", storage])
+    assert orphan.exit_code == 1 and "no folder asset 'nope'" in orphan.output
 
 
 def test_call_run_workflow_shows_progress(tmp_path):

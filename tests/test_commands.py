@@ -215,10 +215,12 @@ async def test_assets(node):
 
 async def test_node_types(node):
     """list_nodes, search_nodes and get_node_info describe the registry."""
-    text_nodes = await node.ok("list_nodes", namespace="nodetool.text")
+    text = await node.ok("list_nodes", namespace="nodetool.text")
+    text_nodes = text["nodes"]
     assert text_nodes and all(n["namespace"] == "nodetool.text" for n in text_nodes)
+    assert text["total"] == len(text_nodes)
     assert set(text_nodes[0]) == {"type", "title", "description", "namespace"}
-    assert len(await node.ok("list_nodes", limit=5)) == 5
+    assert len((await node.ok("list_nodes", limit=5))["nodes"]) == 5
     found = await node.ok("search_nodes", query="format text")
     assert found[0]["type"] == "nodetool.text.FormatText"
     assert len(await node.ok("search_nodes", query=["list"], n_results=3)) == 3
@@ -230,6 +232,70 @@ async def test_node_types(node):
     assert (await node.ok("get_node_info", node_type="nodetool.json.ParseList"))["node_type"] == "lib.json.ParseList"
     assert (await node.error("get_node_info", node_type="x.Y"))["code"] == "NOT_FOUND"
     assert (await node.error("search_nodes"))["code"] == "INVALID_ARGS"
+
+
+async def test_list_nodes_pages_through_every_type(node):
+    """list_nodes answers a total beyond its default page, and offset pages reach every type."""
+    first = await node.ok("list_nodes")
+    total = first["total"]
+    assert total > len(first["nodes"]) == 100
+    seen = []
+    while len(seen) < total:
+        page = await node.ok("list_nodes", offset=len(seen), limit=40)
+        assert page["total"] == total and page["nodes"]
+        seen += [n["type"] for n in page["nodes"]]
+    assert len(seen) == len(set(seen)) == total and seen == sorted(seen)
+    assert seen[:100] == [n["type"] for n in first["nodes"]]
+    assert (await node.ok("list_nodes", offset=total))["nodes"] == []
+    negative = await node.error("list_nodes", offset=-1)
+    assert negative["code"] == "INVALID_ARGS" and "offset" in negative["error"]
+
+
+async def test_list_workflows_and_assets_page_by_offset(node):
+    """list_workflows and list_assets take offset as list_nodes does, with the same total."""
+    everything = await node.ok("list_workflows")
+    rest = await node.ok("list_workflows", offset=2, limit=100)
+    assert rest["total"] == everything["total"]
+    assert [w["id"] for w in rest["workflows"]] == [w["id"] for w in everything["workflows"]][2:]
+    store = node.client._get_backend().assets
+    names = [store.add(b"x", name=f"file-{i}.txt")["name"] for i in range(5)]
+    page = await node.ok("list_assets", offset=3, limit=1)
+    assert page["total"] == 5 and [a["name"] for a in page["assets"]] == names[3:4]
+
+
+async def test_job_commands_see_only_the_users_jobs(node):
+    """list_jobs, get_job and get_job_logs show the node user's jobs; another user's are NOT_FOUND."""
+    mine = (await node.ok("run_workflow", workflow_id="word-stats", params={"text": "a b"}))["job_id"]
+    jobs = node.client._get_backend().jobs
+    jobs.create("theirs", "word-stats", {"text": "secret"}, user_id="someone-else")
+    jobs.add_log("theirs", "their log line")
+    jobs.finish("theirs", "completed", outputs={"count": 1})
+    assert [j["id"] for j in (await node.ok("list_jobs"))["jobs"]] == [mine]
+    assert [j["id"] for j in (await node.ok("list_jobs", workflow_id="word-stats"))["jobs"]] == [mine]
+    assert (await node.ok("get_job", job_id=mine))["user_id"] == "1"
+    assert (await node.error("get_job", job_id="theirs"))["code"] == "NOT_FOUND"
+    assert (await node.error("get_job_logs", job_id="theirs"))["code"] == "NOT_FOUND"
+    assert jobs.get("theirs")["status"] == "completed"  # kept, only not shown
+
+
+async def test_background_job_params_are_checked_before_it_starts(node):
+    """start_background_job refuses what run_workflow refuses, before answering, and starts nothing."""
+    unknown = await node.error("start_background_job", workflow_id="word-stats", params={"words": "x"})
+    assert unknown["code"] == "INVALID_ARGS" and "unknown param 'words'" in unknown["error"]
+    wrong = await node.error("start_background_job", workflow_id="word-stats", params={"text": 5})
+    assert wrong["code"] == "INVALID_ARGS" and "param 'text' must be str" in wrong["error"]
+    assert (await node.ok("list_jobs"))["jobs"] == []
+
+
+async def test_a_param_of_the_wrong_type_is_invalid_args(node):
+    """A workflow param of the wrong type is INVALID_ARGS naming the param and its type."""
+    wrong = await node.error("run_workflow", workflow_id="word-stats", params={"text": 5})
+    assert wrong["code"] == "INVALID_ARGS", wrong
+    assert "param 'text' must be str, not int" in wrong["error"]
+    checked = await node.ok("run_workflow", workflow_id="word-stats", params={"text": "one two"})
+    assert checked["outputs"]["count"] == 2
+    limit = await node.error("list_jobs", limit="ten")
+    assert limit["code"] == "INVALID_ARGS" and "limit" in limit["error"] and "integer" in limit["error"]
 
 
 async def test_models(node):
@@ -276,7 +342,7 @@ async def test_node_types_from_config_modules(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "examples"))
     cfg = node_config("ws://127.0.0.1:1", nodes={"modules": ["my_nodes"]})
     async with serving(cfg) as (op, _client):
-        listed = (await op.call("list_nodes", {"namespace": "my_nodes"}))["result"]
+        listed = (await op.call("list_nodes", {"namespace": "my_nodes"}))["result"]["nodes"]
         assert {n["type"] for n in listed} == {"my_nodes.Shout", "my_nodes.Clamp"}
         graph = {"nodes": [
             {"id": "s", "type": "my_nodes.Shout", "data": {"text": "hi", "marks": 2}},

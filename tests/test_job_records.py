@@ -53,6 +53,7 @@ async def test_old_shared_storage_is_kept_and_named(tmp_path, monkeypatch, caplo
     from nodetool_gateway.stores import Database, JobStore
 
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     root = tmp_path / ".local/share/nodetool-gateway"
     with Database(root / "nodetool-gateway.db") as db:
         JobStore(db, node_id="other-box").create("theirs", "wf", {}, "u")

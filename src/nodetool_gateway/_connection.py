@@ -23,7 +23,7 @@ from websockets.protocol import State
 from . import __version__
 from .config import Config
 from .delivery import Outbox
-from .errors import AuthRefused, Code, FatalError, GaveUp
+from .errors import AuthRefused, Code, GaveUp
 from .logs import printable
 from .protocols import (Answer, Control, HandshakeRejected, Offer, Protocol, ProtocolError,
                         Request, protocol_for)
@@ -48,6 +48,13 @@ class GatewayConnection:
         self.on_request: Callable[[Request], Awaitable[None]] | None = None
         self.on_cancel: Callable[[str], None] | None = None
         self.on_delivered: Callable[[str], None] = lambda key: None  # an answer went out
+        # A refusal of the node's credentials: True when the node went back to a config
+        # that worked (a reload pointed it at the wrong gateway), else it is fatal.
+        self.on_refused: Callable[[AuthRefused], Awaitable[bool]] | None = None
+        self.auth_hint = "check gateway.auth in the config"  # the node sets where to look
+        self.registered_config: Config | None = None  # the config of the last registration
+        # Connection events, for metrics and systemd (the node's observer sets it).
+        self.observe: Callable[..., None] = lambda event, delay=None: None
         self._offer = offer  # what the node offers, asked at every registration
         self._status = status  # (status word, calls in flight) for heartbeats
         self._log = log
@@ -92,21 +99,27 @@ class GatewayConnection:
             self._reconnect = self._served = False
             self._stalled = None
             retry_after: float | None = None
+            refused: AuthRefused | None = None
             try:
+                self.observe("attempt")
                 await self._connect_once(cfg)
             except HandshakeRejected as exc:
                 if exc.fatal:
-                    raise AuthRefused(f"the gateway at {cfg.gateway.public_url} refused the node: "
-                                      f"{printable(exc.message)}") from None
-                self._log.warning("gateway %s: %s", cfg.gateway.public_url, printable(exc.message))
-                retry_after = exc.retry_after
+                    refused = AuthRefused(f"the gateway at {cfg.gateway.public_url} refused the "
+                                          f"node: {printable(exc.message)}")
+                else:
+                    self._log.warning("gateway %s: %s", cfg.gateway.public_url,
+                                      printable(exc.message))
+                    retry_after = exc.retry_after
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in (401, 403):
-                    raise AuthRefused(
+                    refused = AuthRefused(
                         f"the gateway at {cfg.gateway.public_url} refused the node's credentials "
-                        f"(HTTP {status}): check gateway.auth in the config") from None
-                self._log.warning("gateway %s answered HTTP %d", cfg.gateway.public_url, status)
+                        f"(HTTP {status}): {self.auth_hint}")
+                else:
+                    self._log.warning("gateway %s answered HTTP %d", cfg.gateway.public_url,
+                                      status)
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                 if self._stalled is not None:
                     self._log.warning("gateway %s %s; reconnecting", cfg.gateway.public_url,
@@ -115,9 +128,13 @@ class GatewayConnection:
                     what = "lost the connection to" if self._served else "cannot reach"
                     self._log.warning("%s gateway %s: %s", what, cfg.gateway.public_url,
                                       _brief(exc))
+            if refused is not None and not (self.on_refused is not None
+                                            and await self.on_refused(refused)):
+                raise refused
             if stop.is_set():
                 return
             if self._reconnect:
+                self.observe("reconnecting", 0.0)
                 continue
             delay = self._backoff.next_delay()
             if delay is None:
@@ -127,6 +144,7 @@ class GatewayConnection:
             if retry_after is not None:
                 delay = retry_after  # the gateway said when to come back
             self._log.info("reconnecting in %.2fs (attempt %d)", delay, self._backoff.attempts)
+            self.observe("reconnecting", delay)
             try:
                 await asyncio.wait_for(stop.wait(), delay)
                 return
@@ -187,12 +205,14 @@ class GatewayConnection:
 
     async def _serve(self, ws: ClientConnection, proto: Protocol) -> None:
         self.websocket, self.connected, self.proto = ws, True, proto
+        self.observe("opened")
         heartbeat: asyncio.Task | None = None
         # From the first frame on: the handshake and the outbox flush can meet a stalled peer too.
         writes = asyncio.create_task(self._watch_peer(ws), name="gateway-keepalive")
         try:
             await self._handshake(ws, proto)
             self._served = True
+            self.registered_config = self.config
             self.registrations += 1
             self._backoff.reset()
             offer = self._offer()
@@ -205,6 +225,7 @@ class GatewayConnection:
                     self._log.info("%s", note)
             await self._flush_outbox(ws)
             self.registered.set()
+            self.observe("registered")
             if proto.heartbeat_interval is not None:
                 heartbeat = asyncio.create_task(self._heartbeat_loop(), name="gateway-heartbeat")
             await self._receive(ws, proto)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -115,6 +116,8 @@ class Dispatcher:
         self._route_limits: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._deadlines = _Deadlines()
         self._global_limit: asyncio.Semaphore | None = None
+        # Told of every answer, with when its call started (the node's observer sets it).
+        self.observe: Callable[[Request, Answer, float | None], None] | None = None
         self.configure(config)
 
     def configure(self, cfg: Config) -> None:
@@ -215,6 +218,7 @@ class Dispatcher:
 
     async def _execute(self, call: _Call, route: Route) -> None:
         request = call.request
+        started = time.perf_counter()
         # Only handlers that take a context (or stream) get one: most calls skip the cost.
         ctx = self._context(request, route) if route.wants_context else None
         route_limit = self._route_limit(route) if route.concurrency else None
@@ -256,7 +260,7 @@ class Dispatcher:
                 by_id.pop(r.request_id, None)
         else:
             self._anonymous.discard(call)
-        await self._finish(request, answer)
+        await self._finish(request, answer, started=started)
         replies = self.replies
         for follower in followers:
             await replies.deliver(None, replies.encode(follower, answer))
@@ -294,8 +298,11 @@ class Dispatcher:
 
     # Out
 
-    async def _finish(self, request: Request, answer: Answer, remember: bool = True) -> None:
+    async def _finish(self, request: Request, answer: Answer, remember: bool = True,
+                      started: float | None = None) -> None:
         """Answer a request; ``remember=False`` for refusals a retry may get past (BUSY)."""
+        if self.observe is not None:
+            self.observe(request, answer, started)
         replies = self.replies
         if request.request_id is None:
             if request.kind == "message" and not answer.ok:

@@ -12,11 +12,14 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from .config import Config
-from .config.models import STORAGE_ROOT, node_storage_path
+from .config.models import node_storage_path, storage_root
 from .errors import Busy, InvalidArgs, NotFound
+
+if TYPE_CHECKING:
+    from .engine import Workflow
 
 __all__ = ["Backend", "BUNDLED_WORKFLOWS", "backend_settings"]
 
@@ -43,7 +46,7 @@ class Backend:
         storage = Path(config.storage.path).expanduser()
         storage.mkdir(parents=True, exist_ok=True)
         self.storage = storage
-        if storage == STORAGE_ROOT.expanduser():
+        if storage == storage_root():
             log.info("storage: %s is shared by every node using it (as before per-node folders);"
                      " to give node %s its own, move its files to %s or set storage.path",
                      storage, config.node.id, node_storage_path(config.node.id))
@@ -144,6 +147,30 @@ class Backend:
             raise NotFound(f"no workflow {workflow_id!r}; list_workflows shows what this node has")
         return found
 
+    async def check(self, workflow: dict[str, Any], params: dict[str, Any] | None) -> Workflow:
+        """The workflow, loaded and checked with ``params`` as a run would check them.
+
+        Raises InvalidArgs, with the validation result as details, for what a run
+        would refuse: not a workflow, an invalid graph, unknown params or params of
+        the wrong type, a node type's own checks (a model no provider serves).
+        ``run`` and ``start_background_job`` both answer by it before starting.
+        """
+        from .engine import WorkflowError, load_workflow, validate_graph
+        from .engine.validate import prepare_graph
+
+        try:
+            wf = load_workflow(workflow)
+        except WorkflowError as exc:
+            raise InvalidArgs(f"not a NodeTool workflow: {exc}") from None
+        result = validate_graph(wf.graph, self.registry, params=params, limits=self.limits,
+                                services=self.services)
+        if result.valid:
+            result = await prepare_graph(wf.graph, self.registry, self.services)
+        if not result.valid:
+            raise InvalidArgs(f"workflow cannot run: {result.describe()}",
+                              details=result.as_dict())
+        return wf
+
     async def run(self, workflow: dict[str, Any], params: dict[str, Any] | None, *,
                   user_id: str, job_id: str | None = None,
                   on_event: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> dict[str, Any]:
@@ -153,14 +180,11 @@ class Backend:
         workflow that fails validation or bad params; CancelledError when cancelled
         (the job is then recorded ``cancelled``).
         """
-        from .engine import WorkflowError, load_workflow, run_workflow
+        from .engine import WorkflowError, run_workflow
 
         job_id = job_id or uuid.uuid4().hex
         workflow_id = workflow.get("id")
-        try:
-            wf = load_workflow(workflow)
-        except WorkflowError as exc:
-            raise InvalidArgs(f"not a NodeTool workflow: {exc}") from None
+        wf = await self.check(workflow, params)
         recorder = _JobRecorder(self.jobs, job_id)
         started = time.perf_counter()
 

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import click
 
 from . import __version__
+from .scaffold import init as init_command
+from .service import service as service_group
 
 __all__ = ["main", "cli"]
 
@@ -53,6 +55,32 @@ def _config_options(func):
     func = click.option("--env", "environment", metavar="NAME",
                         help="Environment: reads environments/NAME.yaml beside CONFIG.")(func)
     return func
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as the config's logging.level
+
+
+def _log_options(func):
+    """``--log-level`` and ``--log-format``, over the config's ``logging`` section.
+
+    Kept in ``ctx.obj`` for :func:`_serve_node`, so the command's own signature is unchanged.
+    """
+    def keep(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        ctx.obj[param.name] = value
+
+    func = click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+                        expose_value=False, callback=keep, show_default="logging.format",
+                        help="Log format (over the config's logging.format).")(func)
+    return click.option("--log-level", type=click.Choice(_LOG_LEVELS, case_sensitive=False),
+                        default=None, expose_value=False, callback=keep,
+                        show_default="logging.level",
+                        help="Log level (over the config's logging.level; --debug wins).")(func)
+
+
+def _log_settings(cfg, debug: bool, override: tuple[str | None, str | None]) -> tuple[str, str]:
+    """The log level and format: --debug, then --log-level/--log-format, then the config."""
+    level, fmt = override
+    return ("DEBUG" if debug else level or cfg.logging.level), fmt or cfg.logging.format
 
 
 def _load(config: str, environment: str | None, sets: Sequence[str], *, imports: bool = True):
@@ -103,10 +131,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+cli.add_command(init_command)
+cli.add_command(service_group)
+
+
 @cli.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @_config_options
 @click.option("--no-reload", is_flag=True, help="Don't watch the config for changes.")
+@_log_options
 @click.pass_context
 def run(ctx: click.Context, config: str, environment: str | None, sets: tuple[str, ...],
         no_reload: bool) -> None:
@@ -119,13 +152,14 @@ def run(ctx: click.Context, config: str, environment: str | None, sets: tuple[st
 
 
 @cli.command()
-@click.option("--url", envvar="GATEWAY_URL", required=True, help="Gateway URL [env: GATEWAY_URL].")
+@click.option("--url", envvar="GATEWAY_URL", help="Gateway URL [env: GATEWAY_URL].")
 @_token_options("GATEWAY_AUTH_TOKEN", "the bearer token")
 @click.option("--node-id", envvar="GATEWAY_NODE_ID", help="Node id [env: GATEWAY_NODE_ID]; default node-HOSTNAME.")
 @click.option("--user-id", envvar="GATEWAY_USER_ID", default="1", help="User id [env: GATEWAY_USER_ID].")
 @click.option("--heartbeat-interval", type=float, default=30.0, help="Seconds between heartbeats.")
 @click.option("--allow-insecure", is_flag=True,
               help="Allow ws:// (no TLS) to a gateway that is not on this machine.")
+@_log_options
 @click.pass_context
 def connect(ctx: click.Context, url: str, auth_token: str | None, node_id: str | None,
             user_id: str, heartbeat_interval: float, allow_insecure: bool) -> None:
@@ -133,6 +167,9 @@ def connect(ctx: click.Context, url: str, auth_token: str | None, node_id: str |
     from .config import ConfigError, snapshot_from_config
     from .session import _config_from_args
 
+    if not url:
+        raise click.UsageError("no gateway URL: give --url URL or set GATEWAY_URL, e.g. "
+                               "--url ws://127.0.0.1:8080 for a local `nodetool-gateway serve`")
     try:
         cfg = _config_from_args(url, node_id, auth_token, user_id, heartbeat_interval,
                                 allow_insecure)
@@ -198,6 +235,38 @@ def routes(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
+@_config_options
+@click.option("--url", metavar="URL", help="The node's health listener, e.g. http://127.0.0.1:9464.")
+@click.option("--timeout", type=float, default=5.0, help="Seconds to wait for each answer.")
+def status(config: str | None, environment: str | None, sets: tuple[str, ...], url: str | None,
+           timeout: float) -> None:
+    """Show whether a running node is ready, and what it has done.
+
+    Reads the node's /readyz and /metrics at observability.listen from CONFIG, or at --url.
+    Exits 0 when ready, 1 when not, 69 when nothing answers.
+    """
+    from .observability.status import Unreachable, show_status, status_url
+
+    if (config is None) == (url is None):
+        raise click.UsageError("give CONFIG (a node config with observability.listen) or --url")
+    if config is not None:
+        address = _load(config, environment, sets, imports=False).config.observability.address
+        if address is None:
+            raise _Failure(f"{config}: set observability.listen (e.g. 127.0.0.1:9464) for the "
+                           "node to serve its status, or pass --url", EXIT_CONFIG)
+        if address[1] == 0:
+            raise _Failure(f"{config}: observability.listen has port 0 (the node picks one and "
+                           "logs it): pass --url", EXIT_CONFIG)
+        url = status_url(*address)
+    try:
+        ready = show_status(url, timeout, click.echo)
+    except Unreachable as exc:
+        raise _Failure(str(exc), EXIT_UNAVAILABLE) from None
+    sys.exit(0 if ready else EXIT_FAILURE)
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", help="Interface to listen on.")
 @click.option("--port", default=8080, type=int, help="Port (0 picks a free one).")
 @_token_options("NODETOOL_GATEWAY_TOKEN", "the bearer token nodes and operators must give")
@@ -214,8 +283,7 @@ def routes(config: str, environment: str | None, sets: tuple[str, ...]) -> None:
                    "Over it the connection gets RATE_LIMITED and close 1008.")
 @click.option("--rate-burst", type=click.FloatRange(min=1), default=None,
               show_default="twice --rate-limit", help="Messages a connection may send at once.")
-@click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"],
-              case_sensitive=False))
+@click.option("--log-level", default="INFO", type=click.Choice(_LOG_LEVELS, case_sensitive=False))
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, auth_token: str | None, insecure_no_auth: bool,
           allow_origins: tuple[str, ...], max_connections: int, rate_limit: float,
@@ -267,28 +335,72 @@ def _is_loopback(host: str) -> bool:
 
 @cli.command()
 @click.argument("command")
-@click.option("--args", "args_json", default="{}", metavar="JSON", help="Arguments, a JSON object.")
+@click.option("--args", "args_json", default="{}", metavar="JSON|@FILE|-",
+              help="Arguments, a JSON object: inline, @FILE to read it from a file, - from stdin.")
 @click.option("--node", "node_id", help="Node id (default: the only node connected).")
 @click.option("--gateway", default="ws://127.0.0.1:8080", envvar="NODETOOL_GATEWAY_URL",
               help="Gateway started by `serve` [env: NODETOOL_GATEWAY_URL].")
 @_token_options("NODETOOL_GATEWAY_TOKEN", "the gateway's token")
-@click.option("--timeout", type=float, default=300.0, help="Seconds to wait for the answer.")
+@click.option("--timeout", type=float, default=300.0,
+              help="Seconds to wait for the answer; then the request is cancelled on the node.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the result, no progress.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print each frame as one JSON object a line on stdout (updates as they "
+                   "come, then the answer), for scripts.")
 def call(command: str, args_json: str, node_id: str | None, gateway: str, auth_token: str | None,
-         timeout: float, quiet: bool) -> None:
+         timeout: float, quiet: bool, as_json: bool) -> None:
     """Send COMMAND (or `workflow_request`) to a node through a local gateway and print the result.
 
-    Progress goes to stderr as it arrives; the result, as JSON, to stdout.
+    Progress goes to stderr as it arrives (one live line on a terminal); the result, as
+    JSON, to stdout. Ctrl-C or --timeout cancels the request on the node (exit 130, 1).
     """
-    try:
-        args = json.loads(args_json)
-    except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--args") from None
-    if not isinstance(args, dict):
-        raise click.BadParameter("must be a JSON object", param_hint="--args")
-    answer = asyncio.run(_call(command, args, node_id, gateway, auth_token, timeout,
-                               None if quiet else _print_update))
+    from ._progress import Progress
+
+    args = _call_args(args_json)
+    progress = None
+    if as_json:
+        on_update = None if quiet else _print_frame
+    elif quiet:
+        on_update = None
+    else:
+        progress = Progress.for_stream(click.get_text_stream("stderr"))
+        on_update = progress.update
+    answer = asyncio.run(_call(command, args, node_id, gateway, auth_token, timeout, on_update,
+                               progress=progress, as_json=as_json))
+    if as_json:
+        _print_frame(answer)
+        if answer.get("status") not in ("success", "completed"):
+            code = answer.get("code") or answer.get("status")
+            raise _Failure(f"[{code}] {answer.get('error')}", EXIT_FAILURE)
+        return
     _print_answer(answer)
+
+
+def _call_args(value: str) -> dict[str, Any]:
+    """`call --args`: inline JSON, ``@FILE``, or ``-`` for stdin; a usage error names where."""
+    source = None
+    text = value
+    if value == "-":
+        source = "stdin"
+        text = click.get_text_stream("stdin").read()
+    elif value.startswith("@"):
+        source = value[1:]
+        if not source:
+            raise click.BadParameter("give a file after @, e.g. @args.json", param_hint="--args")
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise click.BadParameter(f"cannot read {source}: {why}", param_hint="--args") from None
+    try:
+        args = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"{source}:{exc.lineno}:{exc.colno}" if source else f"line {exc.lineno} column {exc.colno}"
+        raise click.BadParameter(f"{where}: not JSON: {exc.msg}", param_hint="--args") from None
+    if not isinstance(args, dict):
+        raise click.BadParameter(f"{source or 'the value'} must hold a JSON object, not "
+                                 f"{type(args).__name__}", param_hint="--args")
+    return args
 
 
 @cli.group()
@@ -342,6 +454,21 @@ def assets_add(files: tuple[str, ...], parent_id: str | None, name: str | None, 
         click.echo(json.dumps(asset, ensure_ascii=False))
 
 
+@assets.command("mkdir")
+@click.argument("name")
+@click.option("--parent", "parent_id", help="Id of the folder asset to make it in.")
+@_with_asset_options
+def assets_mkdir(name: str, parent_id: str | None, config: str | None, environment: str | None,
+                 storage: str | None) -> None:
+    """Make a folder asset NAME; print its id (for add --parent)."""
+    store = _asset_store(config, environment, storage)
+    try:
+        folder = store.add_folder(name, parent_id=parent_id)
+    except ValueError as exc:
+        raise _Failure(str(exc)) from None
+    click.echo(folder["id"])
+
+
 @assets.command("list")
 @click.option("--query", help="Only names containing this.")
 @click.option("--parent", "parent_id", help="Only assets in this folder.")
@@ -393,38 +520,49 @@ def _serve_node(ctx: click.Context, snapshot, reload_args) -> None:
 
     from ._runtime import tune_gc
 
-    cfg = snapshot.config
-    redactor = setup_logging("DEBUG" if ctx.obj["debug"] else cfg.logging.level,
-                             cfg.logging.format, snapshot.secrets)
+    override = (ctx.obj.get("log_level"), ctx.obj.get("log_format"))
+    redactor = setup_logging(*_log_settings(snapshot.config, ctx.obj["debug"], override),
+                             snapshot.secrets)
     tune_gc()
     try:
-        _run(_run_node(snapshot, reload_args, redactor, ctx.obj["debug"]))
+        _run(_run_node(snapshot, reload_args, redactor, ctx.obj["debug"], override))
     except FatalError as exc:
         raise _LoggedFailure(str(exc), getattr(exc, "exit_code", EXIT_FAILURE)) from None
 
 
-async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
+async def _run_node(snapshot, reload_args, redactor, debug: bool,
+                    log_override: tuple[str | None, str | None] = (None, None)) -> None:
     from .errors import FatalError
     from .logs import setup_logging
     from .reload import ConfigWatcher
     from .session import GatewayClient
 
+    from .errors import Interrupted
+
     client = GatewayClient(snapshot=snapshot)
     loop = asyncio.get_running_loop()
     node = asyncio.create_task(client.run())
-    signals = 0
+    signals: list[int] = []
+    cancelled = 0
+    log = logging.getLogger("nodetool.gateway.client")
 
-    def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
+    def on_signal(signum: int) -> None:
+        nonlocal cancelled
+        signals.append(signum)
+        if len(signals) == 1:
             client.stop()
-        else:  # a second Ctrl-C: stop now, without waiting for running calls
+        elif len(signals) == 2:
+            # A second Ctrl-C: stop now. Running calls are cancelled and say so to the
+            # gateway, and the exit code says the node did not finish them.
+            cancelled = client.stop_now()
+            log.warning("second %s: cancelling %d running calls and stopping now",
+                        signal.Signals(signum).name, cancelled)
+        else:  # a third: don't even wait for those answers to go out
             node.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError):
-            loop.add_signal_handler(sig, on_signal)
+            loop.add_signal_handler(sig, on_signal, sig)
 
     watcher_task = None
     if reload_args is None:  # `connect`: no file to reload; SIGHUP must not kill the node
@@ -436,17 +574,26 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
 
         async def apply(new) -> None:
             cfg = new.config
-            setup_logging("DEBUG" if debug else cfg.logging.level, cfg.logging.format, new.secrets)
-            await client.apply(new)
+            setup_logging(*_log_settings(cfg, debug, log_override), new.secrets)
+            await client.observer.during_reload(client.apply(new))  # systemd: RELOADING=1, READY=1
 
         watcher = ConfigWatcher(config, apply, current=snapshot, environment=environment,
                                 sets=sets)
+
+        def reverted(good) -> None:
+            # The gateway refused a reload's credentials: the node went back to `good`.
+            watcher.current = good
+            watcher.failed += 1
+            setup_logging(*_log_settings(good.config, debug, log_override), good.secrets)
+
+        client.on_revert = reverted
+        client.observer.follow_reloads(watcher)
         stamp = watcher.stamp()
 
         def on_hangup() -> None:
             # systemd's ExecReload (kill -HUP): reload now, watching or not (--no-reload).
             logging.getLogger("nodetool.gateway.reload").info("SIGHUP: reloading %s", config)
-            loop.create_task(watcher.reload())
+            loop.create_task(client.observer.during_reload(watcher.reload()))
 
         with suppress(NotImplementedError, AttributeError):
             loop.add_signal_handler(signal.SIGHUP, on_hangup)
@@ -464,7 +611,7 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
     try:
         await node
     except asyncio.CancelledError:
-        if signals < 2:
+        if len(signals) < 3:
             raise
     except FatalError:
         raise
@@ -473,25 +620,83 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool) -> None:
             watcher_task.cancel()
             with suppress(asyncio.CancelledError):
                 await watcher_task
+    if len(signals) >= 2:
+        raise Interrupted(f"stopped by a second {signal.Signals(signals[1]).name}: "
+                          f"{cancelled} running calls were cancelled", signals[1])
+
+
+# Exit codes of a `call` stopped by a signal: 128 + the signal's number, as shells report it.
+_SIGNAL_EXITS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
+class _Interrupted(_Failure):
+    """`call` stopped by a signal, after asking the node to cancel the request."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"cancelled: {self.format_message()}", err=True)
+
+
+def _request_frame(command: str, args: dict[str, Any], node_id: str | None) -> dict[str, Any]:
+    if command == "workflow_request":  # its fields are the frame's own: workflow_id, params...
+        frame = {**args, "type": "workflow_request"}
+        frame.setdefault("params", {})
+    else:
+        frame = {"type": "command_request", "command": command, "args": args}
+    if node_id is not None:
+        frame["node_id"] = node_id
+    return frame
 
 
 async def _call(command: str, args: dict[str, Any], node_id: str | None, gateway: str,
-                auth_token: str | None, timeout: float, on_update) -> dict[str, Any]:
+                auth_token: str | None, timeout: float, on_update, *, progress=None,
+                as_json: bool = False) -> dict[str, Any]:
     from .gateway import GatewayError, OperatorClient
 
     url = gateway.rstrip("/")
     if not url.endswith("/operator"):
         url += "/operator"
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    signals: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        # Cancelling this task cancels the request on the node (OperatorClient.result).
+        signals.append(signum)
+        me.cancel()
+
+    installed = []
+    for signum in _SIGNAL_EXITS:
+        with suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+    ticker = loop.create_task(progress.keep_ticking()) if progress is not None else None
+    request_id = None
     try:
         async with OperatorClient.connect(url, auth_token=auth_token) as op:
-            if command == "workflow_request":
-                return await op.run_workflow(node_id=node_id, timeout=timeout,
-                                             on_update=on_update, **args)
-            return await op.call(command, args, node_id=node_id, timeout=timeout,
-                                 on_update=on_update)
+            request_id = await op.request(_request_frame(command, args, node_id),
+                                          on_update=on_update)
+            return await op.result(request_id, timeout)
+    except asyncio.CancelledError:
+        if not signals:
+            raise
+        for _ in signals:
+            me.uncancel()
+        how = _SIGNAL_NAMES[signals[0]]
+        if request_id is None:
+            raise _Interrupted(f"{how} before the request was sent",
+                               _SIGNAL_EXITS[signals[0]]) from None
+        raise _Interrupted(f"{how}: asked the node to cancel {command} (request {request_id})",
+                           _SIGNAL_EXITS[signals[0]]) from None
     except TimeoutError:
-        raise _Failure(f"no answer within {timeout:g}s", EXIT_FAILURE) from None
+        if request_id is None:
+            raise _Failure(f"the gateway at {gateway} did not complete the handshake in time",
+                           EXIT_UNAVAILABLE) from None
+        raise _Failure(f"no answer within {timeout:g}s: asked the node to cancel {command} "
+                       f"(request {request_id})", EXIT_FAILURE) from None
     except GatewayError as exc:
+        if as_json:
+            _print_frame(exc.frame)
         raise _Failure(f"[{exc.code}] {exc.message}", EXIT_FAILURE) from None
     except OSError as exc:
         raise _Failure(f"cannot reach the gateway at {gateway}: {exc.strerror or exc}",
@@ -505,72 +710,18 @@ async def _call(command: str, args: dict[str, Any], node_id: str | None, gateway
             raise _Failure(f"the gateway at {gateway} is at its connection limit (HTTP 503): "
                            "try again later", EXIT_UNAVAILABLE) from None
         raise
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+        if progress is not None:
+            progress.close()
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
-def _print_update(frame: dict[str, Any]) -> None:
-    print_update(frame, lambda text, nl=True: click.echo(text, err=True, nl=nl))
-
-
-# Nodes whose streamed tokens are being written on the current line.
-_streaming: set[str] = set()
-
-
-def print_update(frame: dict[str, Any], echo: Any) -> None:
-    """Show one update: a line, or a model's tokens written as they come (``chunk``)."""
-    if frame.get("update_type") == "chunk" and isinstance(frame.get("data"), dict):
-        data = frame["data"]
-        node = str(data.get("node_id"))
-        if data.get("thinking"):
-            return
-        if node not in _streaming and not data.get("done"):
-            _streaming.add(node)
-            echo(f"… tokens from node {node}: ", nl=False)
-        if data.get("content"):
-            echo(data["content"], nl=False)
-        if data.get("done") and node in _streaming:
-            _streaming.discard(node)
-            echo("")
-        return
-    line = format_update(frame)
-    if line is not None:
-        echo(line)
-
-
-def _short(value: Any, width: int = 120) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = text.replace("\n", " ")
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def format_update(frame: dict[str, Any]) -> str | None:
-    """One human line for an ack or a workflow_update (None: nothing worth a line)."""
-    if frame.get("type") == "ack":
-        return f"… {frame.get('message', 'accepted')}"
-    kind = frame.get("update_type", frame.get("type"))
-    data = frame.get("data")
-    if not isinstance(data, dict):
-        return f"… {kind}: {_short(data)}"
-    if kind == "node_progress":
-        total = data.get("total")
-        done = data.get("progress")
-        where = f" {data['node_id']}" if data.get("node_id") else ""
-        return f"… progress{where} {done}/{total}" if total else f"… progress{where} {done}"
-    if kind == "job_update":
-        status = data.get("status")
-        extra = f" in {data['duration']:.3f}s" if isinstance(data.get("duration"), (int, float)) else ""
-        error = f": {data['error']}" if data.get("error") else ""
-        return f"… job {status}{extra}{error}"
-    if kind == "node_update":
-        name = data.get("node_name") or data.get("node_type") or data.get("node_id")
-        if data.get("status") == "running":
-            return None  # the completed (or error) line says enough
-        error = f": {data['error']}" if data.get("error") else ""
-        return f"… node {data.get('node_id')} {name}: {data.get('status')}{error}"
-    if kind == "output_update":
-        return f"… output {data.get('output_name') or data.get('node_name')} = {_short(data.get('value'))}"
-    if kind == "log_update":
-        return f"… log [{data.get('severity', 'info')}] {data.get('node_id') or ''} {_short(data.get('content'))}"
-    return f"… {kind}: {_short(data)}"
+def _print_frame(frame: dict[str, Any]) -> None:
+    """`call --json`: one frame, one line on stdout."""
+    click.echo(json.dumps(frame, ensure_ascii=False))
 
 
 def _print_answer(answer: dict[str, Any]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import sys
 import tempfile
 import time
 from typing import Any, Callable
@@ -66,9 +68,13 @@ def demo_config(url: str, storage: str, *, provider_url: str | None = None,
 
 
 async def run_demo(echo: Callable[..., Any] = print, *, provider_url: str | None = None,
-                   model: str | None = None) -> int:
-    """Run the demo; returns the exit code (0 when every call answered as expected)."""
-    from .cli import print_update
+                   model: str | None = None, live: bool | None = None) -> int:
+    """Run the demo; returns the exit code (0 when every call answered as expected).
+
+    ``echo(text, nl=True)`` writes the demo's output. Progress is one live line
+    when ``live`` (default: when stdout is a terminal), else a line per event.
+    """
+    from ._progress import Progress, is_live_terminal
     from .gateway import LocalGateway, OperatorClient
     from .logs import setup_logging
     from .session import GatewayClient
@@ -90,12 +96,11 @@ async def run_demo(echo: Callable[..., Any] = print, *, provider_url: str | None
         calls.insert(3, ("run_workflow", {"graph": LLM_GRAPH}, "success"))
     else:
         echo(_NO_PROVIDER + "\n")
-    def out(text: str, nl: bool = True) -> None:
-        text = "  " + text if text.startswith("…") else text
-        if nl:
-            echo(text)
-        else:
-            echo(text, nl=False)
+    if live is None:
+        live = is_live_terminal(sys.stdout)
+
+    def write(text: str) -> None:
+        echo(text, nl=False)
 
     failures = 0
     with tempfile.TemporaryDirectory(prefix="nodetool-gateway-demo-") as storage:
@@ -111,12 +116,16 @@ async def run_demo(echo: Callable[..., Any] = print, *, provider_url: str | None
                 async with OperatorClient.connect(gateway.operator_url) as op:
                     for command, args, expected in calls:
                         echo(f"$ nodetool-gateway call {command} --args '{json.dumps(args)}'")
-
-                        def show(frame: dict[str, Any]) -> None:
-                            print_update(frame, out)
-
+                        progress = Progress(write, live=live, indent="  ",
+                                            width=lambda: shutil.get_terminal_size().columns)
+                        ticker = asyncio.create_task(progress.keep_ticking())
                         start = time.perf_counter()
-                        answer = await op.call(command, args, timeout=60, on_update=show)
+                        try:
+                            answer = await op.call(command, args, timeout=60,
+                                                   on_update=progress.update)
+                        finally:
+                            ticker.cancel()
+                            progress.close()
                         ms = (time.perf_counter() - start) * 1000
                         status = answer.get("status")
                         if status == "success":

@@ -14,6 +14,7 @@ __all__ = [
     "Unavailable",
     "FatalError",
     "GaveUp",
+    "Interrupted",
     "AuthRefused",
 ]
 
@@ -82,3 +83,11 @@ class AuthRefused(FatalError):
     """The gateway refused the node's credentials."""
 
     exit_code = 77  # EX_NOPERM
+
+
+class Interrupted(FatalError):
+    """A second SIGINT/SIGTERM during a drain: running calls were cancelled, not finished."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum  # as a shell reports a process a signal ended

@@ -119,10 +119,16 @@ class Route:
     # directly, with no layer between (the common case of a command).
     direct: Callable | None = None
     log: logging.Logger | None = None
+    # Advertised at registration. A handler that needs an optional extra carries
+    # ``offered_if``, a no-argument callable: false means this install lacks it.
+    offered: bool = True
 
     def __post_init__(self) -> None:
         func = self.func
         self.log = logging.getLogger(f"nodetool.gateway.handler.{self.name}")
+        offered_if = getattr(func, "offered_if", None)
+        if callable(offered_if):
+            self.offered = bool(offered_if())
         self._context = None if self.raw else _context_param(func)
         if inspect.isasyncgenfunction(func):
             self._mode = "agen"
@@ -232,8 +238,10 @@ class Router:
         return route
 
     def offer(self) -> tuple[list[str], list[str]]:
-        """What the node advertises: its commands and its message types."""
-        return sorted(self.commands), sorted(self.messages)
+        """What the node advertises: its commands and its message types (not those
+        whose handler needs an extra this install lacks; called, they say which)."""
+        return (sorted(n for n, r in self.commands.items() if r.offered),
+                sorted(n for n, r in self.messages.items() if r.offered))
 
 
 def _qualname(func: Callable) -> str:

@@ -26,6 +26,7 @@ from ._connection import GatewayConnection, connection_settings
 from ._dispatch import Dispatcher
 from .backend import backend_settings
 from .config import Config, Snapshot, default_config, snapshot_from_config
+from .observability import Observer
 from .protocols import Offer, check_protocol
 from .router import Router
 
@@ -80,6 +81,16 @@ class GatewayClient:
         conn, disp = self._connection, self._dispatcher
         conn.on_request, conn.on_cancel = disp.on_request, disp.cancel
         conn.on_delivered = disp.answers.mark_sent
+        conn.on_refused = self._refused
+        conn.auth_hint = (f"check gateway.auth in {snapshot.source}" if snapshot.source else
+                          "check the token (connect's --auth-token or GATEWAY_AUTH_TOKEN; "
+                          "GatewayClient's auth_token)")
+        self._fallback: Snapshot | None = None  # the config to go back to if a reload's is refused
+        self.on_revert: Callable[[Snapshot], None] | None = None  # told when that happens
+        # Metrics, /healthz and /readyz (observability.listen), and systemd's notify socket.
+        self.observer = Observer(snapshot.config, conn, disp, backend=lambda: self._backend,
+                                 log=self.log)
+        conn.observe, disp.observe = self.observer.connection_event, self.observer.answered
 
     # Public API
 
@@ -130,6 +141,7 @@ class GatewayClient:
         Returns after a clean shutdown; raises :class:`FatalError` (e.g.
         :class:`AuthRefused`) when the node cannot go on.
         """
+        await self.observer.start()  # a listen address that is taken fails here, before connecting
         connection = asyncio.create_task(self._connection.run(self._stop_event),
                                          name="gateway-connection")
         stop = asyncio.create_task(self._stop_event.wait())
@@ -150,10 +162,22 @@ class GatewayClient:
                 except (asyncio.CancelledError, Exception):
                     pass
             self._dispatcher.cancel_all()
+            await self.observer.stop()
 
     def stop(self) -> None:
         """Ask the node to drain and stop (what SIGINT/SIGTERM do)."""
         self._stop_event.set()
+
+    def stop_now(self) -> int:
+        """Stop without waiting for running calls (a second SIGINT/SIGTERM).
+
+        Each running call is cancelled and answers ``CANCELLED``; the answers still go
+        out while the connection lasts. Returns how many calls were cancelled.
+        """
+        self._stop_event.set()
+        running = self._dispatcher.tasks()
+        self._dispatcher.cancel_all()
+        return len(running)
 
     async def wait_registered(self) -> None:
         """Wait until the node is registered and its outbox flushed."""
@@ -168,9 +192,13 @@ class GatewayClient:
         """
         old = self._snapshot.config
         new_code = snapshot.code != self._snapshot.code
+        if (connection_settings(old) != connection_settings(snapshot.config)
+                and self._registered_with(old)):
+            self._fallback = self._snapshot  # registered: the config to go back to
         old_offer = self._offer()
         # Everything that can fail comes before the swap, so a failure changes nothing.
         check_protocol(snapshot.config.gateway.protocol)
+        await self.observer.configure(snapshot.config)  # a new observability.listen rebinds
         self._router = self._dispatcher.router = self._build_router(snapshot)
         self._snapshot = snapshot
         cfg = snapshot.config
@@ -198,6 +226,23 @@ class GatewayClient:
             else:
                 self.log.info("re-registered: the node now offers %d commands, %d message types",
                               len(offer.commands), len(offer.message_types))
+
+    async def _refused(self, refused: Exception) -> bool:
+        """The gateway refused the node's credentials: go back to the config that last
+        registered if a reload changed them since (True), else the refusal is fatal."""
+        good, self._fallback = self._fallback, None
+        if good is None or self._registered_with(self._snapshot.config):
+            return False  # these very settings registered before: the gateway changed its mind
+        self.log.error("%s; going back to the config that last registered (gateway %s) "
+                       "until the file changes again", refused, good.config.gateway.public_url)
+        await self.apply(good)
+        if self.on_revert is not None:
+            self.on_revert(good)
+        return True
+
+    def _registered_with(self, cfg: Config) -> bool:
+        last = self._connection.registered_config
+        return last is not None and connection_settings(last) == connection_settings(cfg)
 
     # The seed's API
 
@@ -256,6 +301,7 @@ class GatewayClient:
         grace = self._snapshot.config.shutdown.grace
         conn, disp = self._connection, self._dispatcher
         disp.draining = True
+        self.observer.draining()
         self.log.info("shutting down: %d calls running, waiting up to %gs", disp.pending, grace)
         if conn.ready:
             await conn.beat()

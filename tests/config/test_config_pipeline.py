@@ -118,7 +118,7 @@ def test_config_schema_is_json_schema():
     assert set(schema["properties"]) == set(Config.model_fields) == {
         "gateway", "node", "heartbeat", "retry", "limits", "shutdown",
         "routes", "commands", "storage", "workflows", "engine", "nodes", "models", "providers", "tools",
-        "collections", "logging",
+        "collections", "logging", "observability",
     }  # fmt: skip
     refs = re.findall(r'"\$ref": "#/\$defs/([^"]+)"', json.dumps(schema))
     assert refs and all(ref in schema["$defs"] for ref in refs)

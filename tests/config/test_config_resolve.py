@@ -175,3 +175,15 @@ def test_resolve_without_imports_runs_no_user_code(defaults, write, modname, tmp
     with pytest.raises(ConfigError, match="import-time"):
         resolve(config_at(path))
     assert marker.exists()
+
+
+def test_a_module_that_does_not_import_is_reported_once(defaults, write, modname):
+    """A handler module with a syntax error is one problem at its first route, not one per route."""
+    mod = modname()
+    write(f"{mod}.py", "def a(:\n    pass\n")
+    path = write("node.yaml", f"commands:\n  a: {mod}:a\n  b: {mod}:b\n  c: {mod}:c\n")
+    with pytest.raises(ConfigError) as exc:
+        resolve(config_at(path))
+    [problem] = exc.value.problems
+    assert (problem.line, problem.path) == (2, "commands.a.handler")
+    assert "SyntaxError" in problem.message and "(and 2 more routes using it)" in problem.message

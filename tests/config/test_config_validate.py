@@ -35,6 +35,7 @@ def problems(path: Path, **kw) -> list[str]:
 def test_defaults(monkeypatch, tmp_path):
     """Config() holds the documented defaults."""
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     c = Config()
     assert c.gateway.url == "ws://127.0.0.1:8080"
     assert c.gateway.protocol == "nodetool"
@@ -473,6 +474,7 @@ def test_null_providers_means_nodetools_variables():
 def test_default_storage_is_one_folder_per_node(monkeypatch, tmp_path, write):
     """Without storage.path each node id has its own folder; an id is made safe as a name."""
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     root = tmp_path / ".local/share/nodetool-gateway"
     a = load_config(write("a.yaml", "node: {id: box-a}\n"))
     b = load_config(write("b.yaml", "node: {id: box-b}\n"))
@@ -488,6 +490,7 @@ def test_default_storage_is_one_folder_per_node(monkeypatch, tmp_path, write):
 def test_default_storage_keeps_an_existing_shared_folder(monkeypatch, tmp_path):
     """A database left in the old shared folder keeps being used until the node has its own."""
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     root = tmp_path / ".local/share/nodetool-gateway"
     (root / "openclaw").mkdir(parents=True)
     (root / "openclaw" / "device.json").write_bytes(b"{}")

@@ -151,6 +151,19 @@ def test_checks_params_and_input_names():
     assert [i.kind for i in result.warnings] == ["unnamed_input"]
 
 
+def test_checks_the_type_of_each_param():
+    """A param its input node's value does not take is an error naming the param and the type."""
+    g = t.graph({"i1": ("nodetool.input.TextIn", {"name": "text"}),
+                 "i2": ("nodetool.input.IntIn", {"name": "count"})})
+    result = check(g, params={"text": 5, "count": "many"})
+    assert kinds(result) == ["param_type", "param_type"]
+    assert result.errors[0].node_id == "i1"
+    assert result.errors[0].message.startswith("param 'text' must be str, not int: ")
+    assert result.errors[1].message.startswith("param 'count' must be int, not str: ")
+    assert result.describe().startswith("invalid params: param 'text' must be str")
+    assert check(g, params={"text": "x", "count": "3"}).valid  # what the run would accept
+
+
 def test_reports_duplicate_node_ids():
     """Two nodes with one id are an error naming it."""
     g = Graph(nodes=[GraphNode(id="x", type="test.Const"), GraphNode(id="x", type="test.Add")])

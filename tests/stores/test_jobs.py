@@ -90,6 +90,20 @@ def test_list_newest_first_with_filters_and_limit(jobs: JobStore):
     assert jobs.list(limit=0) == []
 
 
+def test_list_and_get_for_one_user(jobs: JobStore):
+    """JobStore.list and get with user_id see only that user's jobs; without it, every job."""
+    jobs.create("mine", "wf", {}, "alice")
+    jobs.create("theirs", "wf", {}, "bob")
+    jobs.create("nobody", "wf", {})
+    assert [j["id"] for j in jobs.list(user_id="alice")] == ["mine"]
+    assert [j["id"] for j in jobs.list(workflow_id="wf", status="running", user_id="bob")] == ["theirs"]
+    assert jobs.get("mine", user_id="alice")["user_id"] == "alice"
+    assert jobs.get("theirs", user_id="alice") is None
+    assert jobs.get("nobody", user_id="alice") is None
+    assert {j["id"] for j in jobs.list()} == {"mine", "theirs", "nobody"}
+    assert jobs.get("theirs")["user_id"] == "bob"
+
+
 def test_logs_oldest_first_and_limit_keeps_the_last(jobs: JobStore):
     """JobStore.logs returns the last `limit` lines, oldest first."""
     jobs.create("j", "wf", {}, "u")

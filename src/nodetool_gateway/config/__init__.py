@@ -21,6 +21,7 @@ from .models import (
     LimitsConfig,
     LoggingConfig,
     ModelEntry,
+    ObservabilityConfig,
     ModelsConfig,
     ModelRef,
     ProviderConfig,
@@ -114,4 +115,5 @@ __all__ = [
     "ToolsConfig",
     "CollectionsConfig",
     "LoggingConfig",
+    "ObservabilityConfig",
 ]

@@ -11,6 +11,7 @@ import typing
 
 import hashlib
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -64,9 +65,11 @@ __all__ = [
     "ToolsConfig",
     "CollectionsConfig",
     "LoggingConfig",
+    "ObservabilityConfig",
     "Config",
     "is_loopback",
     "STORAGE_ROOT",
+    "storage_root",
     "default_storage_path",
     "node_storage_path",
 ]
@@ -368,6 +371,7 @@ Route = Annotated[
 """A route: ``"module:function"``, a :class:`RouteConfig` mapping, or ``None`` (disabled)."""
 
 
+# Where nodes keep their data without XDG_DATA_HOME (see storage_root).
 STORAGE_ROOT = Path("~/.local/share/nodetool-gateway")
 # What an installation from before per-node folders left directly in STORAGE_ROOT.
 _LEGACY_FILES = ("nodetool-gateway.db", "openclaw/device.json")
@@ -380,20 +384,32 @@ def _folder_name(node_id: str) -> str:
     return name
 
 
+def storage_root() -> Path:
+    """``$XDG_DATA_HOME/nodetool-gateway``, else ``~/.local/share/nodetool-gateway``.
+
+    A relative XDG_DATA_HOME is ignored, as the XDG spec says.
+    """
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "nodetool-gateway"
+    return STORAGE_ROOT.expanduser()
+
+
 def node_storage_path(node_id: str) -> Path:
-    """The node's own folder: ``~/.local/share/nodetool-gateway/nodes/<node id>``."""
-    return STORAGE_ROOT.expanduser() / "nodes" / _folder_name(node_id)
+    """The node's own folder: ``storage_root()/nodes/<node id>``."""
+    return storage_root() / "nodes" / _folder_name(node_id)
 
 
 def default_storage_path(node_id: str) -> Path:
     """Where a node keeps its data when ``storage.path`` is not set.
 
-    ``~/.local/share/nodetool-gateway/nodes/<node id>``: nodes on one machine do not
-    share a database. An installation from before per-node folders (a database or an
-    OpenClaw device key directly in the root) keeps the root until the node's own
-    folder exists; nothing is moved (the backend says so in one INFO line).
+    ``storage_root()/nodes/<node id>`` (``~/.local/share/nodetool-gateway/...`` unless
+    XDG_DATA_HOME is set): nodes on one machine do not share a database. An
+    installation from before per-node folders (a database or an OpenClaw device key
+    directly in the root) keeps the root until the node's own folder exists; nothing
+    is moved (the backend says so in one INFO line).
     """
-    root = STORAGE_ROOT.expanduser()
+    root = storage_root()
     own = node_storage_path(node_id)
     if not own.exists() and any((root / name).exists() for name in _LEGACY_FILES):
         return root
@@ -408,7 +424,8 @@ class StorageConfig(_Model):
     """
 
     path: ConfigPath = Field(default=STORAGE_ROOT, validate_default=True,
-                             description="null/unset: ~/.local/share/nodetool-gateway/nodes/<node.id>")
+                             description="null/unset: $XDG_DATA_HOME (default ~/.local/share)"
+                                         "/nodetool-gateway/nodes/<node.id>")
 
 
 class WorkflowsConfig(_Model):
@@ -600,6 +617,45 @@ class LoggingConfig(_Model):
     format: Literal["text", "json"] = "text"
 
 
+_LISTEN_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):[0-9]{1,5}$"
+_LISTEN = re.compile(_LISTEN_PATTERN)
+
+
+class ObservabilityConfig(_Model):
+    """Health and metrics over HTTP: /healthz, /readyz and /metrics (off unless ``listen``)."""
+
+    listen: str | None = Field(
+        default=None, json_schema_extra={"pattern": _LISTEN_PATTERN},
+        description="HOST:PORT to serve them on, e.g. 127.0.0.1:9464 ([::1]:9464 for IPv6; "
+                    "port 0 picks a free one); null: off. No authentication: keep it on "
+                    "loopback or a private network.")
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _host_port(cls, v: Any) -> Any:
+        if v is None or v == "":
+            return None
+        if not isinstance(v, str) or not _LISTEN.match(v) or int(v.rpartition(":")[2]) > 65535:
+            raise PydanticCustomError(
+                "listen_address",
+                "Write the address as HOST:PORT, e.g. 127.0.0.1:9464 ([::1]:9464 for IPv6)")
+        if v.startswith("["):
+            try:
+                ipaddress.IPv6Address(v[1:v.index("]")])
+            except ValueError:
+                raise PydanticCustomError(
+                    "listen_address", "Not an IPv6 address between the brackets") from None
+        return v
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """``(host, port)`` to bind, brackets removed; ``None`` when off."""
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 def _section(**kwargs: Any) -> Any:
     # Validating the empty mapping (instead of a default_factory) lets defaults
     # see the validation context, so default relative paths anchor like given ones.
@@ -635,6 +691,7 @@ class Config(_Model):
     tools: ToolsConfig = _section()
     collections: CollectionsConfig = _section()
     logging: LoggingConfig = _section()
+    observability: ObservabilityConfig = _section()
 
     @model_validator(mode="before")
     @classmethod

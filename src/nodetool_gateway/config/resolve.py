@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -128,6 +128,8 @@ def resolve(
 
     default_commands, default_routes = _builtin_defaults()
     problems: list[Problem] = []
+    # A module that does not import is reported once, at its first route, not per route.
+    broken: dict[str, list[int]] = {}  # module -> [index of its problem, routes using it]
     disabled: set[str] = set()
     tables: dict[Kind, dict[str, ResolvedRoute]] = {"command": {}, "message": {}}
     sections: tuple[tuple[Kind, str, Mapping[str, Any], Mapping[str, RouteConfig | None]], ...] = (
@@ -158,9 +160,15 @@ def resolve(
             chosen[name] = (route, source, loc)
 
         for name, (route, source, loc) in chosen.items():
+            module_name = route.handler.partition(":")[0]
+            if module_name in broken:
+                broken[module_name][1] += 1
+                continue
             try:
                 func = import_handler(route.handler) if imports else None
             except ImportError as err:
+                if module_name not in sys.modules:
+                    broken[module_name] = [len(problems), 1]
                 message = str(err)
                 if loc is None:
                     # A built-in route: the fix (override or disable) goes in the section.
@@ -184,6 +192,11 @@ def resolve(
                 source=source,
                 blocking=route.blocking,
             )
+    for index, uses in broken.values():
+        if uses > 1:
+            first = problems[index]
+            problems[index] = dataclasses.replace(
+                first, message=f"{first.message} (and {uses - 1} more routes using it)")
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: (p.line, p.col)))
     return RouteTable(

@@ -105,14 +105,8 @@ async def run_workflow(
 
 
 def _invalid(result: ValidationResult) -> WorkflowError:
-    only_params = all(i.kind == "unknown_param" for i in result.errors)
-    shown = "; ".join(i.message for i in result.errors[:5])
-    more = len(result.errors) - 5
-    if more > 0:
-        shown += f"; and {more} more"
-    prefix = "invalid params" if only_params else "invalid workflow"
-    return WorkflowError(f"{prefix}: {shown}", result=result,
-                         kind="params" if only_params else "invalid")
+    return WorkflowError(result.describe(), result=result,
+                         kind="params" if result.only_params else "invalid")
 
 
 class _Run:

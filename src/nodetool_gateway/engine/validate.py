@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from ._kinds import ANNOTATION_TYPES, is_input
 from ._types import compatible, type_str
 from .graph import Graph, GraphEdge, GraphNode
@@ -36,7 +38,8 @@ class Issue:
     ``kind`` is one of ``unknown_type``, ``dangling_edge``, ``unknown_handle``,
     ``cycle``, ``missing_input``, ``type_mismatch``, ``control_edge``,
     ``annotation_edge``, ``too_large``, ``duplicate_id``, ``duplicate_input``,
-    ``unnamed_input``, ``unknown_param``, ``node_check`` (a node type's own
+    ``unnamed_input``, ``unknown_param``, ``param_type`` (a param the input
+    node's ``value`` does not take), ``node_check`` (a node type's own
     check of its data against the run's services: a model no provider serves).
     """
 
@@ -59,6 +62,22 @@ class ValidationResult:
         """NodeTool's shape: ``{valid, errors: [str], warnings: [str], summary}``."""
         return {"valid": self.valid, "errors": [i.message for i in self.errors],
                 "warnings": [i.message for i in self.warnings], "summary": dict(self.summary)}
+
+    @property
+    def only_params(self) -> bool:
+        """Whether every error is about the params, not the workflow itself."""
+        return all(i.kind in _PARAM_KINDS for i in self.errors)
+
+    def describe(self) -> str:
+        """The errors in one line (the first five): ``invalid params: ...`` or ``invalid workflow: ...``."""
+        shown = "; ".join(i.message for i in self.errors[:5])
+        more = len(self.errors) - 5
+        if more > 0:
+            shown += f"; and {more} more"
+        return f"{'invalid params' if self.only_params else 'invalid workflow'}: {shown}"
+
+
+_PARAM_KINDS = frozenset({"unknown_param", "param_type"})
 
 
 def _label(node: GraphNode) -> str:
@@ -92,6 +111,25 @@ def input_names(graph: Graph) -> dict[str, GraphNode]:
     return found
 
 
+def _param_problem(cls: Any, value: Any) -> str | None:
+    """Why ``value`` cannot be the ``value`` of an input node of type ``cls`` (None if it can).
+
+    The same check the run makes when it builds the node, made before it starts.
+    """
+    prop = cls.model_fields.get("value") if cls is not None else None
+    if prop is None:
+        return None
+    try:
+        cls.__pydantic_validator__.validate_assignment(cls.model_construct(), "value", value)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        detail = errors[0]["msg"] if errors else str(exc)
+        return f"must be {type_str(prop.annotation)}, not {type(value).__name__}: {detail}"
+    except Exception:  # a validator that needs the other fields: the run will tell
+        return None
+    return None
+
+
 def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None = None,
                    limits: EngineLimits | None = None, services: Any = None) -> ValidationResult:
     """Everything wrong with ``graph`` (never raises for a bad graph).
@@ -99,7 +137,8 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
     Errors: unknown node types, edges whose ends don't exist, handles the
     types don't have, cycles, required inputs with neither a value nor an
     edge, edges between clearly incompatible types, graphs over ``limits``,
-    duplicate node ids or input names, and ``params`` no input node takes.
+    duplicate node ids or input names, ``params`` no input node takes, and
+    params of a type their input node's ``value`` does not take.
     Warnings: control edges (not acted on), edges to annotation nodes,
     input nodes without a name. Comment and Group nodes are skipped. Each node
     type's :meth:`~.node.BaseNode.check` sees its data and ``services``.
@@ -249,11 +288,16 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
 
     if params:
         known = input_names(graph)
-        for key in params:
-            if key not in known:
+        for key, value in params.items():
+            target = known.get(key)
+            if target is None:
                 names = ", ".join(sorted(known)) if known else "none"
                 errors.append(Issue(None, f"unknown param '{key}': the workflow's inputs are {names}",
                                     "unknown_param"))
+                continue
+            problem = _param_problem(classes.get(target.id), value)
+            if problem is not None:
+                errors.append(Issue(target.id, f"param '{key}' {problem}", "param_type"))
 
     return ValidationResult(not errors, errors, warnings, summary)
 

@@ -10,6 +10,11 @@ Operator → gateway frames::
     {"type": "cancel_request", "request_id"}    forwarded to the node, from its sender only
     {"type": <any other>, "node_id"?, "request_id"?, ...}       forwarded to the node
 
+``node_id`` routes a request and is removed before the node sees it. When an
+operator's connection closes, the gateway sends a ``cancel_request`` to the node
+for each of its requests still pending; ``OperatorClient`` sends one itself when
+a caller stops waiting (a timeout, a cancelled task).
+
 Gateway errors::
 
     {"type": "error", "code", "error", "request_id"?}

@@ -71,11 +71,22 @@ class OperatorClient:
     reader task in arrival order: keep it quick (a coroutine it returns is awaited,
     holding up every other request on this socket). A ``timeout`` raises
     :class:`TimeoutError`; a lost connection raises :class:`ConnectionError`.
+
+    An answer nobody waits for is work to stop: when ``timeout`` expires or the
+    task awaiting the answer is cancelled, the client sends a ``cancel_request``
+    for it before raising, and the node cancels the handler or workflow (its job
+    is recorded ``cancelled``). Closing the connection with requests pending has
+    the same effect: the gateway cancels them. A node that goes away fails its
+    requests at once with ``GatewayError`` code ``NODE_DISCONNECTED``.
+
+    ``node_id`` (on ``call``, ``run_workflow`` or a frame given to ``send``)
+    chooses the node; the gateway removes it before the node sees the frame.
     """
 
     def __init__(self, connection: ClientConnection) -> None:
         self._ws = connection
         self._waiters: dict[str, _Waiter] = {}
+        self._abandoned: set[str] = set()  # cancelled by us; their last frames are expected
         self._closed_error: ConnectionError | None = None
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -145,7 +156,11 @@ class OperatorClient:
         return request_id
 
     async def result(self, request_id: str, timeout: float | None = None) -> dict[str, Any]:
-        """Wait for the final answer to a request sent with :meth:`request`."""
+        """Wait for the final answer to a request sent with :meth:`request`.
+
+        On ``timeout``, or when the awaiting task is cancelled, the request is
+        cancelled on the node (``cancel_request``) before the error is raised.
+        """
         waiter = self._waiters.get(request_id)
         if waiter is None:
             raise ValueError(f"request {request_id!r} is not pending on this connection")
@@ -155,8 +170,15 @@ class OperatorClient:
             else:
                 async with asyncio.timeout(timeout):
                     frame = await waiter.future
-        except TimeoutError:
-            raise TimeoutError(f"no answer to request {request_id} within {timeout}s") from None
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            # Nobody waits for the answer any more: stop the work on the node.
+            self._waiters.pop(request_id, None)
+            await self._abandon(request_id)
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(
+                    f"no answer to request {request_id} within {timeout}s (cancelled on the node)"
+                ) from None
+            raise
         finally:
             self._waiters.pop(request_id, None)
         if frame.get("type") == "error":
@@ -231,6 +253,34 @@ class OperatorClient:
             frame["node_id"] = node_id
         await self._ws.send(json.dumps(frame))
 
+    async def _abandon(self, request_id: str) -> None:
+        """Cancel a request whose answer nobody awaits; quietly, as a last word."""
+        if self._closed_error is not None:
+            return  # the gateway cancels the requests of a closed connection itself
+        self._abandoned.add(request_id)
+        try:
+            # Shielded: a second cancellation of the caller must not cut the frame in half.
+            await asyncio.shield(self.cancel(request_id))
+        except ConnectionClosed:
+            pass
+
+    def _settle_abandoned(self, frame: dict[str, Any], request_id: Any) -> bool:
+        """Whether ``frame`` is the last word on an abandoned request (logged at DEBUG)."""
+        kind = frame.get("type")
+        if request_id in self._abandoned:
+            if kind in _FINAL:
+                self._abandoned.discard(request_id)
+                log.debug("request %s ended after it was abandoned: %s", request_id, kind)
+            return True
+        details = frame.get("details")
+        cancelled = details.get("cancel_request_id") if isinstance(details, dict) else None
+        if kind == "error" and cancelled in self._abandoned:
+            # The cancel crossed the answer on the wire: nothing was left to cancel.
+            self._abandoned.discard(cancelled)
+            log.debug("request %s was answered before its cancel arrived", cancelled)
+            return True
+        return False
+
     async def _read(self) -> None:
         try:
             async for text in self._ws:
@@ -242,6 +292,8 @@ class OperatorClient:
                     continue
                 waiter = self._waiters.get(request_id) if isinstance(request_id, str) else None
                 if waiter is None:
+                    if self._abandoned and self._settle_abandoned(frame, request_id):
+                        continue
                     if frame.get("type") == "error":
                         log.warning("gateway error: %s", frame.get("error"))
                     else:

@@ -14,7 +14,10 @@ the machine, and by any web page the user opens):
   per node, so liveness is the only claim a connection has to its id: the old
   connection is pinged, and only one that does not answer is replaced;
 - answers count only from the connection the request was sent to, and only the
-  operator that sent a request can cancel it;
+  operator that sent a request can cancel it; an operator that disconnects
+  cancels its pending requests on their nodes;
+- the operator's ``node_id`` routes a request and is removed before the node
+  sees it (a handler would take it for an argument);
 - departed nodes are forgotten beyond the newest ``max_departed_nodes``;
 - connections are limited in number and, optionally, in messages per second;
 - a node that leaves fails its pending requests at once with ``NODE_DISCONNECTED``.
@@ -153,7 +156,8 @@ class LocalGateway:
 
     A request is failed with ``NODE_DISCONNECTED`` as soon as the connection it
     was sent on goes away; an answer a node delivers later, after reconnecting,
-    is dropped. An operator's pending requests are dropped when it disconnects.
+    is dropped. An operator's pending requests are cancelled on their nodes
+    (``cancel_request``) when it disconnects: nobody is left to read the answers.
 
     Limits: at most ``max_connections`` open connections (more get HTTP 503);
     with ``rate_limit``, a connection that sends more than ``rate_limit``
@@ -683,17 +687,24 @@ class LocalGateway:
         except ConnectionClosed:
             pass
         finally:
+            abandoned: list[tuple[str, _Link]] = []
             for request_id in owned:
                 entry = self._pending.get(request_id)
                 if entry is not None and entry.operator is ws:
                     del self._pending[request_id]
                     entry.link.requests.discard(request_id)
+                    abandoned.append((request_id, entry.link))
             log.info(
                 "operator %s disconnected (code %s%s)",
                 peer,
                 ws.close_code,
-                f", {len(owned)} request(s) unanswered" if owned else "",
+                f", {len(abandoned)} request(s) unanswered: cancelled on the node"
+                if abandoned
+                else "",
             )
+            # Nobody is left to read the answers: stop the work they were for.
+            for request_id, link in abandoned:
+                await _send_quietly(link.ws, _cancel_frame(request_id))
 
     async def _operator_frame(
         self, ws: ServerConnection, owned: set[str], text: str | bytes
@@ -717,7 +728,7 @@ class LocalGateway:
             await _send_quietly(ws, json.dumps(reply))
             return
         if kind == "cancel_request":
-            await self._forward_cancel(ws, frame, text)
+            await self._forward_cancel(ws, frame)
             return
 
         changed = False
@@ -731,6 +742,10 @@ class LocalGateway:
         if link is None:
             await _send_quietly(ws, error_frame("NO_NODE", problem, request_id=request_id))
             return
+        if "node_id" in frame:
+            # The operator's routing field: a handler would take it for an argument.
+            del frame["node_id"]
+            changed = True
         entry = self._pending.get(request_id)
         if entry is not None and (entry.operator is not ws or entry.link is not link):
             # Answers go to the first asker on the first node: a second one would wait forever.
@@ -767,9 +782,7 @@ class LocalGateway:
                     ws, error_frame("NODE_DISCONNECTED", problem, request_id=request_id)
                 )
 
-    async def _forward_cancel(
-        self, ws: ServerConnection, frame: dict[str, Any], text: str | bytes
-    ) -> None:
+    async def _forward_cancel(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
         # Errors about a cancel carry no request_id: they must not end the request.
         request_id = frame.get("request_id")
         details = {"cancel_request_id": request_id}
@@ -785,10 +798,8 @@ class LocalGateway:
             problem = f"no request {request_id!r} of this connection is pending"
             await _send_quietly(ws, error_frame("NOT_FOUND", problem, details=details))
             return
-        if "timestamp" not in frame:
-            frame["timestamp"] = now_iso()
-            text = json.dumps(frame)
-        await _send_quietly(entry.link.ws, text)
+        # Rebuilt, not relayed: the node gets the request id, not the operator's routing fields.
+        await _send_quietly(entry.link.ws, _cancel_frame(request_id))
 
     def _pick(self, node_id: str | None) -> tuple[str, _Link | None, str]:
         """Where a request goes: ``(node_id, link, "")``, or ``(..., None, why not)``."""
@@ -809,6 +820,10 @@ class LocalGateway:
 
 
 _NOT_A_FRAME = "not a JSON object with a string 'type'"
+
+
+def _cancel_frame(request_id: str) -> str:
+    return json.dumps({"type": "cancel_request", "request_id": request_id, "timestamp": now_iso()})
 
 
 def _strings(value: Any) -> list[str]:

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from ..errors import NotFound
+from ._args import Offset
 from .context import HandlerContext
 
 __all__ = ["list_assets", "get_asset", "INLINE_CONTENT_MAX"]
@@ -16,10 +17,10 @@ INLINE_CONTENT_MAX = 256 * 1024
 
 async def list_assets(context: HandlerContext, parent_id: str | None = None,
                       content_type: str | None = None, query: str | None = None,
-                      limit: int = 100) -> dict[str, Any]:
+                      limit: int = 100, offset: Offset = 0) -> dict[str, Any]:
     """Assets, filtered by folder, content type or a name query."""
     assets, total = context.backend.assets.list(parent_id=parent_id, content_type=content_type,
-                                                query=query, limit=limit)
+                                                query=query, limit=limit, offset=offset)
     return {"assets": assets, "total": total}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from typing import Any
 
 from ..errors import NotFound, Unavailable
@@ -22,6 +23,17 @@ async def get_collection(name: str, context: HandlerContext) -> dict[str, Any]:
     if found is None:
         raise NotFound(f"no collection {name!r}; list_collections shows what this node has")
     return found
+
+
+def _chromadb_installed() -> bool:
+    # find_spec, not an import: importing ChromaDB takes about a second.
+    return importlib.util.find_spec("chromadb") is not None
+
+
+# Without ChromaDB the node does not advertise these; called anyway, they answer
+# UNAVAILABLE naming the extra to install.
+list_collections.offered_if = _chromadb_installed  # type: ignore[attr-defined]
+get_collection.offered_if = _chromadb_installed  # type: ignore[attr-defined]
 
 
 async def _call(context: HandlerContext, method: str, *args: Any, **kwargs: Any) -> Any:

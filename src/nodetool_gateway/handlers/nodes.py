@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import NotFound
+from ._args import Offset
 from .context import HandlerContext
 
 __all__ = ["list_nodes", "search_nodes", "get_node_info"]
@@ -16,9 +17,11 @@ def _summary(cls) -> dict[str, Any]:
 
 
 async def list_nodes(context: HandlerContext, namespace: str | None = None,
-                     limit: int = 100) -> list[dict[str, Any]]:
-    """Node types, optionally under one namespace."""
-    return [_summary(c) for c in context.backend.registry.list(namespace=namespace, limit=limit)]
+                     limit: int = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Node types by type name, optionally under one namespace: one page and how many match."""
+    found = context.backend.registry.list(namespace=namespace)
+    return {"nodes": [_summary(c) for c in found[offset:offset + max(limit, 0)]],
+            "total": len(found)}
 
 
 async def search_nodes(query: str | list[str], context: HandlerContext,

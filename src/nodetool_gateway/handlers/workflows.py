@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Code, HandlerError
+from ._args import Offset
 from .context import HandlerContext
 
 __all__ = ["list_workflows", "get_workflow", "run_workflow", "validate_workflow",
@@ -12,9 +13,9 @@ __all__ = ["list_workflows", "get_workflow", "run_workflow", "validate_workflow"
 
 
 async def list_workflows(context: HandlerContext, query: str | None = None,
-                         limit: int = 100) -> dict[str, Any]:
+                         limit: int = 100, offset: Offset = 0) -> dict[str, Any]:
     """The workflows this node can run (its folders plus the bundled examples)."""
-    workflows, total = context.backend.workflows.list(query=query, limit=limit)
+    workflows, total = context.backend.workflows.list(query=query, limit=limit, offset=offset)
     return {"workflows": workflows, "total": total}
 
 

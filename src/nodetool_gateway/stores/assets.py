@@ -124,14 +124,16 @@ class AssetStore:
         return self.get(asset_id)
 
     def list(self, parent_id: str | None = None, content_type: str | None = None,
-             query: str | None = None, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
+             query: str | None = None, limit: int = 100,
+             offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Assets matching the filters, folders first then by name, and how many match.
 
         As in NodeTool, no ``parent_id`` means the top level when there is no
         other filter, and every folder when ``content_type`` or ``query`` is
         given. ``content_type`` matches exactly, or by prefix when it ends with
         ``/`` or has none (``"image/"`` and ``"image"`` match ``image/png``).
-        ``query`` is a case-insensitive part of the name.
+        ``query`` is a case-insensitive part of the name. ``offset`` skips that
+        many matches.
         """
         where, args = [], []
         if parent_id is not None:
@@ -156,8 +158,8 @@ class AssetStore:
         total = self.db.query_one(f"SELECT count(*) FROM assets{clause}", args)[0]
         rows = self.db.query(
             f"SELECT {_COLUMNS} FROM assets{clause}"
-            " ORDER BY content_type = 'folder' DESC, casefold(name), created_at, id LIMIT ?",
-            (*args, max(0, int(limit))))
+            " ORDER BY content_type = 'folder' DESC, casefold(name), created_at, id LIMIT ? OFFSET ?",
+            (*args, max(0, int(limit)), max(0, int(offset))))
         return [_asset(r) for r in rows], total
 
     def get(self, asset_id: str) -> dict[str, Any] | None:

@@ -135,15 +135,20 @@ class JobStore:
             self._unsaved_logs.pop(job_id, None)
         return self.get(job_id)
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str, *, user_id: str | None = None) -> dict[str, Any] | None:
         """``{id, workflow_id, status, started_at, finished_at, error, params, outputs, user_id}``.
 
-        A job the database refused also has ``record_error``.
+        With ``user_id``, another user's job is None too. A job the database
+        refused also has ``record_error``.
         """
         kept = self._unsaved.get(job_id)
         if kept is not None:
-            return json.loads(json.dumps(kept))
-        return self._read(job_id)
+            job = json.loads(json.dumps(kept))
+        else:
+            job = self._read(job_id)
+        if job is None or (user_id is not None and job["user_id"] != user_id):
+            return None
+        return job
 
     def record_error(self, job_id: str) -> str | None:
         """Why the job is not (wholly) recorded in the database, or None if it is."""
@@ -181,8 +186,8 @@ class JobStore:
         log.warning("%s", message, exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
 
     def list(self, workflow_id: str | None = None, status: str | None = None,
-             limit: int = 100) -> list[dict[str, Any]]:
-        """Jobs newest first, without params and outputs."""
+             limit: int = 100, *, user_id: str | None = None) -> list[dict[str, Any]]:
+        """Jobs newest first, without params and outputs; with ``user_id``, only that user's."""
         limit = max(0, int(limit))
         where, args = [], []
         if workflow_id is not None:
@@ -191,13 +196,17 @@ class JobStore:
         if status is not None:
             where.append("status = ?")
             args.append(status)
+        if user_id is not None:
+            where.append("user_id = ?")
+            args.append(user_id)
         sql = f"SELECT {_SUMMARY} FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
         kept = [j for j in list(self._unsaved.values())
                 if (workflow_id is None or j["workflow_id"] == workflow_id)
-                and (status is None or j["status"] == status)]
+                and (status is None or j["status"] == status)
+                and (user_id is None or j["user_id"] == user_id)]
         rows = [dict(r) for r in self.db.query(sql, (*args, limit + len(self._unsaved)))]
         if not self._unsaved:
             return rows[:limit]
@@ -226,6 +235,13 @@ class JobStore:
             self._warn(f"could not mark interrupted jobs failed in {self.db.path}: {_reason(exc)}",
                        exc)
             return 0
+
+    def counts(self) -> dict[str, int]:
+        """How many of this node's recorded jobs are in each status (for metrics)."""
+        sql, args = "SELECT status, COUNT(*) FROM jobs", ()
+        if self.node_id is not None:
+            sql, args = sql + " WHERE node_id = ? OR node_id IS NULL", (self.node_id,)
+        return {row[0]: row[1] for row in self.db.query(sql + " GROUP BY status", args)}
 
     # Logs
 

@@ -180,10 +180,12 @@ class WorkflowStore:
             self.errors = errors
             self._rebuild()
 
-    def list(self, query: str | None = None, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
+    def list(self, query: str | None = None, limit: int = 100,
+             offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Summaries ``{id, name, description, tags, created_at, updated_at}`` by name, and the count.
 
-        ``query`` matches part of the name, the description or a tag, ignoring case.
+        ``query`` matches part of the name, the description or a tag, ignoring case;
+        ``offset`` skips that many matches.
         """
         entries = self._view.ordered
         if query:
@@ -191,7 +193,8 @@ class WorkflowStore:
             entries = [e for e in entries if needle in e.summary["name"].casefold()
                        or needle in e.summary["description"].casefold()
                        or any(needle in t.casefold() for t in e.summary["tags"])]
-        page = entries[:max(0, int(limit))]
+        start = max(0, int(offset))
+        page = entries[start:start + max(0, int(limit))]
         return [{**e.summary, "tags": list(e.summary["tags"])} for e in page], len(entries)
 
     def get(self, workflow_id: str) -> dict[str, Any] | None:
