@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from . import lifecycle, standalone, wire
+from . import code_reload, lifecycle, observability_cost, standalone, wire
 from ._harness import FULL, QUICK, Bench, Row
 from .report import RESULTS, machine, table, write_results
 
@@ -31,13 +31,15 @@ CASES: dict[str, tuple[str, CaseFn]] = {
     "memory": ("memory", wire.memory),
     "reconnect": ("reconnect", lifecycle.reconnect),
     "reload": ("reload", lifecycle.reload),
+    "observability": ("observability", observability_cost.observability),
+    "code-reload": ("code reload", code_reload.code_reload),
     "engine": ("engine", standalone.engine),
     "workflow": ("workflow end to end", wire.workflow),
     "openclaw": ("through OpenClaw", standalone.openclaw),
 }
 # Run the cases that share the node pair first, then close it; print in CASES order.
 RUN_ORDER = ("command", "throughput", "latency", "workflow", "startup", "memory", "reconnect",
-             "reload", "engine", "openclaw")
+             "reload", "observability", "code-reload", "engine", "openclaw")
 SHARED_PAIR = {"command", "throughput", "latency", "workflow"}
 
 METHOD = """## Method
@@ -85,6 +87,26 @@ METHOD = """## Method
   then `os.replace`), switching it between `answer_a` and `answer_b`. Figure: from the
   replace to the first answer from the new handler reaching the driver. Every request
   must get a success answer ("a" or "b"). No baseline is possible.
+- **Observability**: two nodes on one gateway with the same config (`noop` and 100 more
+  no-op routes) but for `observability.listen: 127.0.0.1:0` (its port read from
+  `/proc/PID/net/tcp`), loaded in turn, A B A B: listen on vs off. Latency as in the
+  latency case; commands/s and node CPU per command with 5,000 no-ops 64 in flight; RSS
+  before and after the first scrape and at the end. `/metrics` is scraped by
+  `benchmarks/_scrape.py`, a process of its own (one connection per scrape), 30 back to
+  back with 1 and with 101 routes answered. The stall: sequential no-ops for 1.5 s with a
+  scrape every 100 ms, against the same without scrapes; the longest round trip is the
+  longest the node's loop kept a request waiting (the attack suite's probe, sent back to
+  back). Start-up on vs off in fresh processes; the import of prometheus_client timed
+  after what `run` imports (`benchmarks/_import_probe.py`); `Observer.answered` timed in
+  the driver (the dispatcher counts every answer whether the listener is on or not, so
+  the on/off rows cannot show that part).
+- **Code reload**: one node, `run node.yaml` with its handler modules in the config's
+  folder, 8 rounds of four edits, each a complete temp file then `os.replace`: node.yaml
+  names another function of an unchanged module (the config-only baseline); a small
+  handler module; a handler that imports a generated 2,000-function helper (the helper
+  unchanged); the helper itself (re-imported with its importer). Figure: the replace to
+  the first answer from the new code, read by sequential requests to the edited route;
+  the ratio is to the config-only edit. Every answer must be a success.
 - **Engine**: `benchmarks/engine_overhead.py` in its own process, medians of alternating
   runs; overhead = engine µs/node with an async listener (every update delivered) minus
   the same arithmetic as plain awaited calls.

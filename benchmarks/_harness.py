@@ -78,12 +78,19 @@ class Sizes:
     engine_fan: int = 1_000
     workflow_runs: int = 200
     openclaw_calls: int = 1_000
+    obs_routes: int = 100  # distinct routes in /metrics (observability case)
+    obs_scrapes: int = 30  # back-to-back scrapes per run
+    obs_stall_seconds: float = 1.5  # sequential requests per run, with and without scrapes
+    obs_scrape_interval: float = 0.1
+    code_reload_rounds: int = 8  # each round edits the config, then each kind of code file
+    heavy_functions: int = 2_000  # functions in the generated helper module
 
 
 FULL = Sizes()
 QUICK = Sizes(reps=1, warmup=50, command_count=500, throughput_seconds=1.0, latency_count=100,
               memory_commands=1_000, reconnect_cycles=1, reload_swaps=2, engine_chain=100,
-              engine_fan=20, workflow_runs=5, openclaw_calls=10)
+              engine_fan=20, workflow_runs=5, openclaw_calls=10, obs_scrapes=5,
+              obs_stall_seconds=0.3, code_reload_rounds=1)
 
 
 # Figures

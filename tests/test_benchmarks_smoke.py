@@ -25,7 +25,7 @@ def test_engine_overhead_runs():
 
 # Label of each case in the table that `python -m benchmarks` prints.
 CASE_LABELS = ("command path", "throughput", "latency", "start-up", "memory", "reconnect",
-               "reload", "engine", "workflow end to end")
+               "reload", "observability", "code reload", "engine", "workflow end to end")
 
 
 @pytest.mark.timeout(240)

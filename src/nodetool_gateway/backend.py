@@ -20,6 +20,7 @@ from .errors import Busy, InvalidArgs, NotFound
 
 if TYPE_CHECKING:
     from .engine import Workflow
+    from .providers.registry import CallRecorder
 
 __all__ = ["Backend", "BUNDLED_WORKFLOWS", "backend_settings"]
 
@@ -35,14 +36,19 @@ def backend_settings(cfg: Config) -> tuple:
 
 
 class Backend:
-    """Stores, the node-type registry and the engine, for one config."""
+    """Stores, the node-type registry and the engine, for one config.
 
-    def __init__(self, config: Config):
+    ``record_call`` is told of each language-model call its runs make, in worker
+    processes too; the node passes its observer's, which outlives a rebuilt backend.
+    """
+
+    def __init__(self, config: Config, *, record_call: CallRecorder | None = None):
         from .engine import EngineLimits, default_registry
         from .stores import (AssetStore, CollectionStore, Database, JobStore, ModelStore,
                              WorkflowStore)
 
         self.config = config
+        self.record_call = record_call
         storage = Path(config.storage.path).expanduser()
         storage.mkdir(parents=True, exist_ok=True)
         self.storage = storage
@@ -78,7 +84,8 @@ class Backend:
         from .workers import WorkerPool
 
         # Node code runs in worker processes (engine.isolation: process), started on demand.
-        self.pool = (WorkerPool(config, size=eng.workers, max_value_size=eng.max_value_size)
+        self.pool = (WorkerPool(config, size=eng.workers, max_value_size=eng.max_value_size,
+                                record_call=record_call)
                      if eng.isolation == "process" else None)
         self._slots = asyncio.Semaphore(eng.max_concurrent_runs)
         self._running = 0
@@ -86,7 +93,7 @@ class Backend:
         self._idle.set()
 
         # Swapped by a reload (see update_services); a run keeps the one it started with.
-        self.services = Services.from_config(config)
+        self.services = Services.from_config(config, record=record_call)
         self._background: dict[str, asyncio.Task] = {}
         self._watch: asyncio.Task | None = None
         self._stop_watch = asyncio.Event()
@@ -106,7 +113,8 @@ class Backend:
 
         if self.services.same_settings(config):
             return False
-        retiring, self.services = self.services, Services.from_config(config)
+        retiring, self.services = self.services, Services.from_config(config,
+                                                                      record=self.record_call)
         asyncio.get_running_loop().create_task(retiring.retire())
         if self.pool is not None:
             self.pool.reconfigure(config)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .config import Config, ToolsConfig
     from .providers import LanguageModels
+    from .providers.registry import CallRecorder
 
 __all__ = ["Services"]
 
@@ -25,10 +26,12 @@ class Services:
     tools: ToolsConfig
 
     @classmethod
-    def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> Services:
+    def from_config(cls, config: Config, environ: Mapping[str, str] | None = None, *,
+                    record: CallRecorder | None = None) -> Services:
+        """``record`` is told of each language-model call (see ``providers.registry``)."""
         from .providers import LanguageModels
 
-        return cls(LanguageModels.from_config(config, environ), config.tools)
+        return cls(LanguageModels.from_config(config, environ, record=record), config.tools)
 
     def same_settings(self, config: Config) -> bool:
         return self.language_models.same_settings(config) and self.tools == config.tools

@@ -257,7 +257,8 @@ class GatewayClient:
         if self._backend is None:
             from .backend import Backend
 
-            self._backend = Backend(self._snapshot.config)
+            self._backend = Backend(self._snapshot.config,
+                                    record_call=self.observer.providers.record)
             self._backend.start_watching()
         return self._backend
 

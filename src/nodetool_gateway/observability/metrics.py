@@ -23,7 +23,7 @@ from .. import __version__
 from .observer import BUCKETS, gateway_origin
 
 if TYPE_CHECKING:
-    from .observer import Observer
+    from .observer import Frozen, Latency, ProviderStats
 
 __all__ = ["PREFIX", "NodeCollector", "exposition", "registry_for"]
 
@@ -41,16 +41,16 @@ _BOUNDS = [f"{b:g}" for b in BUCKETS] + ["+Inf"]
 
 
 class NodeCollector:
-    """Collects one node's metrics from its :class:`Observer` at scrape time."""
+    """One node's metrics, from the numbers its :class:`Observer` froze for a scrape."""
 
-    def __init__(self, observer: Observer):
-        self.observer = observer
+    def __init__(self, frozen: Frozen):
+        self.frozen = frozen
 
     def describe(self) -> list[Metric]:
         return []  # names are the node's own: no need to check them against other collectors
 
     def collect(self) -> Iterator[Metric]:
-        obs = self.observer
+        obs = self.frozen
         cfg, stats = obs.config, obs.stats
         info = InfoMetricFamily(PREFIX + "node", "The node, its version and its gateway.",
                                 labels=["node_id", "gateway", "protocol", "version"])
@@ -60,7 +60,7 @@ class NodeCollector:
         yield GaugeMetricFamily(PREFIX + "start_time_seconds",
                                 "When the node started, in seconds since the epoch.",
                                 value=stats.started)
-        for name, value in obs.live().items():
+        for name, value in obs.live.items():
             yield GaugeMetricFamily(PREFIX + name, _GAUGES[name], value=value)
         for name, value, doc in (
                 ("connection_attempts", stats.connection_attempts,
@@ -75,28 +75,17 @@ class NodeCollector:
         reloads = CounterMetricFamily(PREFIX + "reloads", "Config reloads, by result.",
                                       labels=["result"])
         if obs.reloads is not None:
-            ok, failed = obs.reloads()
+            ok, failed = obs.reloads
             reloads.add_metric(["ok"], ok)
             reloads.add_metric(["failed"], failed)
         yield reloads
-        requests = CounterMetricFamily(
-            PREFIX + "requests", "Requests answered, by kind (command or message), route "
-                                 "(command or message type) and code (ok or the error code).",
-            labels=["kind", "route", "code"])
-        for labels, count in list(stats.requests.items()):
-            requests.add_metric(list(labels), count)
-        yield requests
-        latency = HistogramMetricFamily(
-            PREFIX + "request_duration_seconds",
-            "Time from accepting a request to its answer, by kind and route.",
-            labels=["kind", "route"])
-        for labels, histogram in list(stats.latency.items()):
-            cumulative, buckets = 0, []
-            for bound, count in zip(_BOUNDS, histogram.counts):
-                cumulative += count
-                buckets.append((bound, cumulative))
-            latency.add_metric(list(labels), buckets, histogram.total)
-        yield latency
+        yield _counter("requests", "Requests answered, by kind (command or message), route "
+                                   "(command or message type) and code (ok or the error code).",
+                       ["kind", "route", "code"], stats.requests)
+        yield _histogram("request_duration_seconds",
+                         "Time from accepting a request to its answer, by kind and route.",
+                         ["kind", "route"], stats.latency)
+        yield from _provider_metrics(obs.providers)
         jobs = GaugeMetricFamily(PREFIX + "jobs",
                                  "This node's recorded jobs (workflow runs), by state.",
                                  labels=["state"])
@@ -105,10 +94,46 @@ class NodeCollector:
         yield jobs
 
 
-def registry_for(observer: Observer) -> CollectorRegistry:
+def _provider_metrics(providers: ProviderStats) -> Iterator[Metric]:
+    yield _counter("provider_calls", "Language-model calls, by provider, model and outcome (ok, "
+                                     "cancelled, error or the provider error's kind).",
+                   ["provider", "model", "outcome"], providers.calls)
+    yield _histogram("provider_call_duration_seconds",
+                     "Language-model calls from the request to the end of the answer, by provider.",
+                     ["provider"], {(name,): h for name, h in providers.latency.items()})
+    yield _counter("provider_tokens", "Tokens the providers reported, by provider, model and "
+                                      "direction (input or output).",
+                   ["provider", "model", "direction"], providers.tokens)
+
+
+def _counter(name: str, doc: str, labels: list[str],
+             table: dict[tuple[str, ...], int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(PREFIX + name, doc, labels=labels)
+    for values, count in table.items():
+        family.add_metric(list(values), count)
+    return family
+
+
+def _histogram(name: str, doc: str, labels: list[str],
+               table: dict[tuple[str, ...], Latency]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(PREFIX + name, doc, labels=labels)
+    for values, histogram in table.items():
+        family.add_metric(list(values), _buckets(histogram), histogram.total)
+    return family
+
+
+def _buckets(histogram: Latency) -> list[tuple[str, float]]:
+    cumulative, buckets = 0, []
+    for bound, count in zip(_BOUNDS, histogram.counts):
+        cumulative += count
+        buckets.append((bound, cumulative))
+    return buckets
+
+
+def registry_for(frozen: Frozen) -> CollectorRegistry:
     """A registry of the node's own: its metrics and the process's (CPU, memory, fds)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NodeCollector(observer))
+    registry.register(NodeCollector(frozen))
     ProcessCollector(registry=registry)
     return registry
 

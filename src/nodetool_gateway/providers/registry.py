@@ -5,25 +5,31 @@ builds a new one and swaps the reference. A call holds the :class:`ChatModel`
 it started with (and so its client) until it ends, so a rotated key is used by
 the next call while the running one finishes on the old client, which is closed
 once its last call is over.
+
+Every chat call ends in one call of the recorder the snapshot was built with
+(``record``): provider, model, outcome, seconds and the tokens the provider
+reported. The node counts them for ``/metrics``; a worker sends them to the node.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._base import ChatEvent, ChatProvider, ChatRequest, ProviderError, ToolCall
+from ._base import ChatEvent, ChatProvider, ChatRequest, ProviderError, ToolCall, Usage
 
 if TYPE_CHECKING:
     from ..config import Config, ProviderConfig
 
-__all__ = ["LanguageModels", "ChatModel", "ChatResult", "ModelError", "OLLAMA_DEFAULT_URL"]
+__all__ = ["LanguageModels", "ChatModel", "ChatResult", "CallRecorder", "ModelError",
+           "OLLAMA_DEFAULT_URL"]
 
 log = logging.getLogger("nodetool.gateway.providers")
 
@@ -32,6 +38,11 @@ OLLAMA_DEFAULT_URL = "http://127.0.0.1:11434"
 _ENV_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 # How long a server's model list is trusted before it is asked again.
 LISTING_TTL = 60.0
+
+#: Told of each chat call when it ends: ``(provider, model, outcome, seconds, usage)``;
+#: outcome ``ok``, a ProviderError's kind, ``cancelled`` or ``error``; usage
+#: ``(input_tokens, output_tokens)``, or None when the provider reported none.
+CallRecorder = Callable[[str, str, str, float, "tuple[int, int] | None"], None]
 
 
 class ModelError(ValueError):
@@ -104,21 +115,41 @@ class ChatModel:
         if cap is not None and (request.max_tokens is None or request.max_tokens > cap):
             request = dataclasses.replace(request, max_tokens=cap)
         async with entry.limit:
-            self._owner._enter()
+            owner = self._owner
+            owner._enter()
+            started = time.perf_counter()  # the provider's time, not the wait for a slot
+            outcome, usage = "error", None
             try:
-                async for event in entry.get_client().stream(self.model, request):
-                    yield event
+                # Closed as soon as this call is, so the HTTP stream ends with it.
+                events = entry.get_client().stream(self.model, request)
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        if isinstance(event, Usage):
+                            i, o = usage or (0, 0)
+                            usage = (i + event.input_tokens, o + event.output_tokens)
+                        yield event
+                outcome = "ok"
+            except ProviderError as exc:
+                outcome = exc.kind
+                raise
+            except (asyncio.CancelledError, GeneratorExit):  # cancelled, or the reader left
+                outcome = "cancelled"
+                raise
             finally:
-                await self._owner._leave()
+                if owner.record is not None:
+                    owner._record(self, outcome, time.perf_counter() - started, usage)
+                await owner._leave()
 
 
 class LanguageModels:
     """The providers of one config, by name, and the default model."""
 
     def __init__(self, providers: Mapping[str, ProviderConfig], *, default: tuple[str, str] | None,
-                 environ: Mapping[str, str] | None = None, implicit: bool = False):
+                 environ: Mapping[str, str] | None = None, implicit: bool = False,
+                 record: CallRecorder | None = None):
         environ = os.environ if environ is None else environ
         self.default = default
+        self.record = record  # told of each chat call as it ends
         # True when no providers section was given and these came from the environment.
         self.implicit = implicit
         self._configs = dict(providers)
@@ -143,7 +174,8 @@ class LanguageModels:
         self._closed = False
 
     @classmethod
-    def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> LanguageModels:
+    def from_config(cls, config: Config, environ: Mapping[str, str] | None = None, *,
+                    record: CallRecorder | None = None) -> LanguageModels:
         """The providers ``config`` declares; with no ``providers`` section, those NodeTool's
         variables name (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ``OLLAMA_API_URL``)."""
         from ..config import ProviderConfig
@@ -152,7 +184,7 @@ class LanguageModels:
         default = config.models.default_language_model
         pair = (default.provider, default.id) if default is not None else None
         if config.providers is not None:
-            return cls(config.providers, default=pair, environ=environ)
+            return cls(config.providers, default=pair, environ=environ, record=record)
         found: dict[str, ProviderConfig] = {}
         if environ.get("OPENAI_API_KEY"):
             found["openai"] = ProviderConfig()
@@ -160,7 +192,7 @@ class LanguageModels:
             found["anthropic"] = ProviderConfig()
         if environ.get("OLLAMA_API_URL"):
             found["ollama"] = ProviderConfig()
-        return cls(found, default=pair, environ=environ, implicit=True)
+        return cls(found, default=pair, environ=environ, implicit=True, record=record)
 
     def same_settings(self, config: Config) -> bool:
         """Whether ``config`` would build the same providers (no rebuild needed)."""
@@ -273,6 +305,13 @@ class LanguageModels:
 
         rows = await asyncio.gather(*(one(e) for e in self._entries.values()))
         return [r for group in rows for r in group]
+
+    def _record(self, model: ChatModel, outcome: str, seconds: float,
+                usage: tuple[int, int] | None) -> None:
+        try:
+            self.record(model.provider, model.model, outcome, seconds, usage)
+        except Exception:  # counting must never fail a call
+            log.debug("recording a call of %r failed", model, exc_info=True)
 
     # Lifetime: a retired snapshot closes its clients when its last call ends.
 

@@ -3,7 +3,8 @@
 Started by :mod:`._pool` as ``python -m nodetool_gateway.workers._child FD``
 with one end of a socket pair. Messages in: ``init``, ``run``, ``cancel``,
 ``config``, ``stop``. Messages out: ``ready``, ``event``, ``done``,
-``invalid``, ``cancelled``, ``error``, ``log``. The worker exits when the
+``invalid``, ``cancelled``, ``error``, ``log``, and ``call`` as each
+language-model call ends (the node counts it). The worker exits when the
 node closes its end (or dies: the kernel kills it then, see ``_die_with_parent``).
 """
 
@@ -84,13 +85,19 @@ class Worker:
         eng = config.engine
         self.limits = EngineLimits(max_nodes=eng.max_nodes, max_edges=eng.max_edges,
                                    max_run_time=eng.max_run_time)
-        self.services = Services.from_config(config)
+        self.services = Services.from_config(config, record=self.record_call)
+
+    def record_call(self, *call: Any) -> None:
+        # One small frame per call, as it ends: it reaches the node before the run's
+        # outcome, and a worker killed later has already told the node about it.
+        self.send(("call", *call))
 
     def reconfigure(self, config: Any) -> None:
         from ..services import Services
 
         if not self.services.same_settings(config):
-            retiring, self.services = self.services, Services.from_config(config)
+            retiring, self.services = self.services, Services.from_config(
+                config, record=self.record_call)
             self.loop.create_task(retiring.retire())
 
     # Runs

@@ -9,9 +9,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._wire import pack, read
+
+if TYPE_CHECKING:
+    from ..providers.registry import CallRecorder
 
 __all__ = ["WorkerPool"]
 
@@ -38,8 +41,9 @@ class _Run:
 class _Worker:
     """One worker process and the runs it has."""
 
-    def __init__(self, number: int):
+    def __init__(self, number: int, record_call: CallRecorder | None = None):
         self.number = number
+        self.record_call = record_call
         self.runs: dict[str, _Run] = {}
         self.process: asyncio.subprocess.Process | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -102,6 +106,10 @@ class _Worker:
                     if run.callback_errors == 1:
                         log.exception("on_event failed for job %s (further failures not logged)",
                                       run.job_id)
+            return
+        if kind == "call":  # a language-model call ended (sent before its run's outcome)
+            if self.record_call is not None:
+                self.record_call(*message[1:])
             return
         if kind == "log":
             _, name, level, text, exc_text = message
@@ -176,10 +184,12 @@ class WorkerPool:
     other runs fail, saying why) and replaced by the next run that needs one.
     """
 
-    def __init__(self, config: Any, *, size: int, max_value_size: int):
+    def __init__(self, config: Any, *, size: int, max_value_size: int,
+                 record_call: CallRecorder | None = None):
         self.config = config
         self.size = size
         self.max_value_size = max_value_size
+        self.record_call = record_call  # told of each language-model call a worker reports
         self.workers: list[_Worker] = []
         self._lock = asyncio.Lock()
         self._numbers = 0
@@ -199,7 +209,7 @@ class WorkerPool:
                 return idle[0]
             if len(self.workers) < self.size:
                 self._numbers += 1
-                worker = _Worker(self._numbers)
+                worker = _Worker(self._numbers, self.record_call)
                 await worker.start(self._init_message())
                 self.workers.append(worker)
                 return worker

@@ -8,6 +8,7 @@ run's ``context.services.language_models`` (see ``nodetool_gateway.providers``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import time
@@ -129,18 +130,21 @@ async def stream_call(context: Any, model: ChatModel,
     text: list[str] = []
     thinking: list[str] = []
     try:
-        async for event in model.stream(request):
-            if isinstance(event, TextDelta):
-                (thinking if event.thinking else text).append(event.text)
-                await context.chunk(event.text, thinking=event.thinking)
-                yield event
-            elif isinstance(event, ToolCallEvent):
-                result.tool_calls.append(event.call)
-            elif isinstance(event, Usage):
-                result.input_tokens += event.input_tokens
-                result.output_tokens += event.output_tokens
-            elif isinstance(event, Finish):
-                result.finish_reason = event.reason
+        # Closed here, not whenever the collector finds it: a cancel that lands while a
+        # chunk is being sent ends the call (and counts it) before the run's answer.
+        async with contextlib.aclosing(model.stream(request)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    (thinking if event.thinking else text).append(event.text)
+                    await context.chunk(event.text, thinking=event.thinking)
+                    yield event
+                elif isinstance(event, ToolCallEvent):
+                    result.tool_calls.append(event.call)
+                elif isinstance(event, Usage):
+                    result.input_tokens += event.input_tokens
+                    result.output_tokens += event.output_tokens
+                elif isinstance(event, Finish):
+                    result.finish_reason = event.reason
     except ProviderError as exc:
         raise RuntimeError(str(exc)) from None
     await context.chunk("", done=True)
