@@ -109,9 +109,13 @@ async def test_run_workflow_streams_and_records_a_job(node):
         timeout=30 * TIME, on_update=updates.append)
     assert answer["status"] == "success"
     result = answer["result"]
-    assert json.loads(result["outputs"]["Filtered JSON"]) == [{"name": "A", "age": 40}]
+    # The example shows its result in a Preview: a preview_update, not a job output.
+    previews = [u["data"]["value"] for u in updates
+                if u["type"] == "workflow_update" and u["update_type"] == "preview_update"]
+    assert [json.loads(v) for v in previews] == [[{"name": "A", "age": 40}]]
+    assert "Filtered JSON" not in result["outputs"]
     kinds = [u["update_type"] for u in updates if u["type"] == "workflow_update"]
-    assert kinds[0] == "job_update" and kinds[-1] == "job_update" and "output_update" in kinds
+    assert kinds[0] == "job_update" and kinds[-1] == "job_update" and "preview_update" in kinds
     assert all(u["job_id"] == result["job_id"] for u in updates if u["type"] == "workflow_update")
     job = await node.ok("get_job", job_id=result["job_id"])
     assert job["status"] == "completed" and job["workflow_id"] == FILTER_ID
@@ -219,7 +223,7 @@ async def test_node_types(node):
     text_nodes = text["nodes"]
     assert text_nodes and all(n["namespace"] == "nodetool.text" for n in text_nodes)
     assert text["total"] == len(text_nodes)
-    assert set(text_nodes[0]) == {"type", "title", "description", "namespace"}
+    assert set(text_nodes[0]) == {"type", "title", "description", "namespace", "deprecated"}
     assert len((await node.ok("list_nodes", limit=5))["nodes"]) == 5
     found = await node.ok("search_nodes", query="format text")
     assert found[0]["type"] == "nodetool.text.FormatText"
@@ -232,6 +236,32 @@ async def test_node_types(node):
     assert (await node.ok("get_node_info", node_type="nodetool.json.ParseList"))["node_type"] == "lib.json.ParseList"
     assert (await node.error("get_node_info", node_type="x.Y"))["code"] == "NOT_FOUND"
     assert (await node.error("search_nodes"))["code"] == "INVALID_ARGS"
+
+
+async def test_deprecated_node_types(node):
+    """A type NodeTool has removed is marked deprecated, warned about, and still runs."""
+    info = await node.ok("get_node_info", node_type="lib.http.GetRequest")
+    assert info["deprecated"] is True
+    assert info["deprecation"].startswith("removed in NodeTool's TypeScript runtime (nodetool-ai/nodetool@")
+    assert info["deprecation"].endswith("; use lib.http.GetText")
+    current = await node.ok("get_node_info", node_type="nodetool.text.FormatText")
+    assert current["deprecated"] is False and "deprecation" not in current
+    listed = {n["type"]: n["deprecated"] for n in
+              (await node.ok("list_nodes", namespace="lib.http", limit=500))["nodes"]}
+    assert listed["lib.http.GetRequest"] is True and all(listed.values())
+    texts = (await node.ok("list_nodes", namespace="nodetool.text", limit=500))["nodes"]
+    assert texts and not any(n["deprecated"] for n in texts)
+    found = await node.ok("search_nodes", query="GroupInput")
+    assert found[0]["type"] == "nodetool.input.GroupInput" and found[0]["deprecated"] is True
+    # Still loadable: a workflow using one validates, with a warning (tests/web runs them).
+    graph = {"nodes": [
+        {"id": "g", "type": "lib.http.GetRequest", "data": {"url": "https://example.com/"}},
+        {"id": "o", "type": "nodetool.output.Output", "data": {"name": "out"}}],
+        "edges": [{"source": "g", "sourceHandle": "output", "target": "o", "targetHandle": "value"}]}
+    checked = await node.ok("validate_workflow", graph=graph)
+    assert checked["valid"] is True and checked["errors"] == []
+    assert [w for w in checked["warnings"] if "deprecated" in w] == [
+        "node g (lib.http.GetRequest): deprecated: " + info["deprecation"]]
 
 
 async def test_list_nodes_pages_through_every_type(node):

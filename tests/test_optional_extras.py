@@ -7,6 +7,7 @@ packages, less chromadb, with the node started on it in its own process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -38,35 +39,46 @@ def python_on(site: Path, code: str) -> list[str]:
             f"import sys; sys.path[1:1] = [{str(SRC)!r}, {str(site)!r}]\n{code}"]
 
 
-@pytest.fixture
-def no_chromadb(tmp_path) -> Path:
-    """A site-packages without ChromaDB (checked: importing it fails there)."""
-    site = site_without(tmp_path, "chromadb")
-    probe = subprocess.run(python_on(site, "import chromadb"), capture_output=True, text=True,
+def site_lacking(tmp_path: Path, package: str) -> Path:
+    """A site-packages without ``package`` (checked: importing it fails there)."""
+    site = site_without(tmp_path, package)
+    probe = subprocess.run(python_on(site, f"import {package}"), capture_output=True, text=True,
                            timeout=60, check=False)
-    assert "No module named 'chromadb'" in probe.stderr
+    assert f"No module named '{package}'" in probe.stderr
     return site
 
 
-async def test_collections_are_not_advertised_without_chromadb(tmp_path, no_chromadb):
-    """Without ChromaDB the collection commands are not advertised, and a call names the extra."""
-    python = python_on(no_chromadb, "from nodetool_gateway.cli import main\nmain()")
+@contextlib.asynccontextmanager
+async def node_on(site: Path, tmp_path: Path, node_id: str):
+    """A local gateway and a `connect` node running on ``site``; yields (gateway, operator)."""
+    python = python_on(site, "from nodetool_gateway.cli import main\nmain()")
     log = (tmp_path / "node.log").open("wb")
     async with LocalGateway() as gw:
         node = await asyncio.create_subprocess_exec(
-            *python, "connect", "--url", gw.url, "--node-id", "no-chroma",
+            *python, "connect", "--url", gw.url, "--node-id", node_id,
             stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": ""})
         try:
-            info = await gw.wait_for_node("no-chroma", timeout=30 * TIME)
-            assert "list_workflows" in info.commands
-            assert "list_collections" not in info.commands
-            assert "get_collection" not in info.commands
+            await gw.wait_for_node(node_id, timeout=30 * TIME)
             async with OperatorClient.connect(gw.operator_url) as op:
-                answer = await op.call("list_collections", {}, node_id="no-chroma",
-                                       timeout=30 * TIME)
+                yield gw, op
         finally:
             node.terminate()
             await asyncio.wait_for(node.wait(), 30 * TIME)
             log.close()
+
+
+@pytest.fixture
+def no_chromadb(tmp_path) -> Path:
+    return site_lacking(tmp_path, "chromadb")
+
+
+async def test_collections_are_not_advertised_without_chromadb(tmp_path, no_chromadb):
+    """Without ChromaDB the collection commands are not advertised, and a call names the extra."""
+    async with node_on(no_chromadb, tmp_path, "no-chroma") as (gw, op):
+        info = await gw.wait_for_node("no-chroma", timeout=30 * TIME)
+        assert "list_workflows" in info.commands
+        assert "list_collections" not in info.commands
+        assert "get_collection" not in info.commands
+        answer = await op.call("list_collections", {}, node_id="no-chroma", timeout=30 * TIME)
     assert answer["status"] == "error" and answer["code"] == "UNAVAILABLE", answer
     assert "pip install 'nodetool-gateway[chroma]'" in answer["error"]

@@ -308,13 +308,14 @@ async def test_workflow_request_streams_then_answers(peer, run_node):
     assert ack["type"] == "ack" and ack["request_id"] == "w1"
     answer = frames[-1]
     assert answer["status"] == "completed" and answer["request_id"] == "w1"
-    assert answer["result"]["outputs"] == {"any_output": 89.6}
+    assert answer["result"]["outputs"] == {}  # the example only previews its result
     updates = frames[:-1]
+    assert [u["data"]["value"] for u in updates if u["update_type"] == "preview_update"] == [89.6]
     assert updates and all(u["type"] == "workflow_update" for u in updates)
     assert all(u["job_id"] == answer["job_id"] and u["job_id"] for u in updates)
     kinds = [u["update_type"] for u in updates]
     assert kinds[0] == "job_update" and kinds[-1] == "job_update"
-    assert "node_update" in kinds and "output_update" in kinds
+    assert "node_update" in kinds and "preview_update" in kinds
     assert updates[-1]["data"]["status"] == "completed"
 
 

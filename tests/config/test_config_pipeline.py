@@ -117,8 +117,8 @@ def test_config_schema_is_json_schema():
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == set(Config.model_fields) == {
         "gateway", "node", "heartbeat", "retry", "limits", "shutdown",
-        "routes", "commands", "storage", "workflows", "engine", "nodes", "models", "providers", "tools",
-        "collections", "logging", "observability",
+        "routes", "commands", "storage", "files", "workflows", "engine", "nodes", "models", "providers", "tools",
+        "collections", "network", "code", "logging", "observability",
     }  # fmt: skip
     refs = re.findall(r'"\$ref": "#/\$defs/([^"]+)"', json.dumps(schema))
     assert refs and all(ref in schema["$defs"] for ref in refs)

@@ -11,6 +11,7 @@ import pytest
 from pydantic import Field
 
 from nodetool_gateway.engine import BaseNode, ModuleSource, NodeRegistry, default_registry
+from nodetool_gateway.engine.library._deprecated import DEPRECATED, REMOVED_IN
 
 from . import nodes as t
 
@@ -178,6 +179,38 @@ def test_describes_a_node_type_in_json_safe_terms():
     assert reg.describe(t.Format)["is_dynamic"] is True
     with pytest.raises(KeyError, match="test.Nope"):
         reg.describe("test.Nope")
+
+
+def test_marks_deprecated_types_by_class():
+    """A deprecated type says why, by any of its names; a type that replaces it is not deprecated."""
+    reg = fresh()
+    reg.deprecate("nodetool.output.StringOutput", "gone; use X")
+    assert reg.deprecation("nodetool.output.Output") == reg.deprecation(t.Out) == "gone; use X"
+    info = reg.describe(t.Out)
+    assert info["deprecated"] is True and info["deprecation"] == "gone; use X"
+    assert reg.deprecation(t.Count) is None and reg.describe(t.Count)["deprecated"] is False
+    assert "deprecation" not in reg.describe(t.Count) and reg.deprecation("test.Nope") is None
+    with pytest.raises(KeyError, match="test.Nope"):
+        reg.deprecate("test.Nope", "x")
+
+    class Out2(BaseNode):
+        node_type = "nodetool.output.Output"
+        value: Any = None
+
+    reg.register(Out2, replace=True)
+    assert reg.deprecation("nodetool.output.Output") is None
+
+
+def test_default_registry_marks_the_types_nodetool_removed():
+    """The library's removed types are deprecated with a note; current ones are not."""
+    reg = default_registry()
+    assert all(name in reg for name in DEPRECATED)
+    assert reg.deprecation("lib.pymupdf.ExtractText") == (
+        f"removed in NodeTool's TypeScript runtime ({REMOVED_IN}); use lib.pdf.ExtractText")
+    assert reg.deprecation("lib.http.JSONGetRequest").endswith("use lib.http.GetJSON")
+    assert reg.deprecation("nodetool.control.ForEach") is None
+    assert reg.deprecation("nodetool.list.Append") is None
+    assert sum(reg.deprecation(c) is not None for c in reg) == len(DEPRECATED)
 
 
 def write_module(tmp_path, monkeypatch, name: str, body: str) -> str:

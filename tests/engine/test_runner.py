@@ -197,7 +197,8 @@ async def test_refuses_an_invalid_workflow_before_any_event():
 
 
 async def test_records_sink_values_through_their_process():
-    """Sinks key values by name (else node id), run their process, and list several values."""
+    """Sinks key values by name (else node id), run their process, and list several values;
+    a Preview sends a preview_update instead of making an output."""
     g = t.graph({"c": ("Const", {"value": "hi"}), "u": ("nodetool.output.UpperOutput", {"name": "loud"}),
                  "anon": "nodetool.output.Output", "p": ("nodetool.workflows.base_node.Preview", {"name": "peek"}),
                  "n": ("Count", {"n": 3}), "many": ("nodetool.output.StringOutput", {"name": "many"}),
@@ -205,7 +206,8 @@ async def test_records_sink_values_through_their_process():
                 ["c.output -> u.value", "c.output -> anon.value", "c.output -> p.value",
                  "n.output -> many.value", "none.output -> skip.value"])
     result, events = await run(g)
-    assert result.outputs == {"loud": "HI", "anon": "hi", "peek": "hi", "many": [0, 10, 20]}
+    assert result.outputs == {"loud": "HI", "anon": "hi", "many": [0, 10, 20]}
+    assert {"type": "preview_update", "node_id": "p", "value": "hi"} in events
     updates = [e for e in events if e["type"] == "output_update"]
     assert {"type": "output_update", "node_id": "u", "node_name": "Upper Out", "output_name": "loud",
             "value": "HI", "output_type": "upper"} in updates

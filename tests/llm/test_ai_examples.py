@@ -31,12 +31,24 @@ DECLARED = {"StringOutput": str, "IntegerOutput": int, "FloatOutput": (int, floa
 
 
 def sinks(workflow: dict) -> dict[str, str]:
-    """Output name -> node type, for every Output and Preview node."""
+    """Output name (a Preview's node id) -> node type, for every Output and Preview node."""
     found = {}
     for n in workflow["graph"]["nodes"]:
-        if n["type"].startswith("nodetool.output.") or n["type"] == "nodetool.workflows.base_node.Preview":
+        if n["type"].startswith("nodetool.output."):
             found[n["data"].get("name") or n["id"]] = n["type"].rsplit(".", 1)[-1]
+        elif n["type"] == "nodetool.workflows.base_node.Preview":
+            found[n["id"]] = "Preview"
     return found
+
+
+def shown(r) -> dict:
+    """The job's outputs, and by node id the last value each Preview showed (previews
+    come as preview_update events, not job outputs)."""
+    values = dict(r.outputs)
+    for u in r.updates:
+        if u["update_type"] == "preview_update":
+            values[u["data"]["node_id"]] = u["data"]["value"]
+    return values
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +74,15 @@ async def test_example_runs_end_to_end(node, name):
     # A research agent makes up to 7 model calls; a busy 2-core machine needs the time.
     r = await run(node, workflow["graph"], timeout=EXAMPLE_TIMEOUT)
     assert r.ok, r.answer.get("error")
+    values = shown(r)
     for output, kind in sinks(workflow).items():
-        assert output in r.outputs, (output, sorted(r.outputs))
-        value = r.outputs[output]
+        assert output in values, (output, sorted(values))
+        value = values[output]
         assert value is not None and value != ""
         if kind in DECLARED:
             assert isinstance(value, DECLARED[kind]), (output, value)
     kinds = r.kinds()
-    last_output = max(k for k, kind in enumerate(kinds) if kind == "output_update")
+    last_output = max(k for k, kind in enumerate(kinds) if kind in ("output_update", "preview_update"))
     assert "chunk" in kinds and kinds.index("chunk") < last_output
     job = await node.call("get_job", {"job_id": r.answer["result"]["job_id"]})
     assert job["result"]["status"] == "completed"

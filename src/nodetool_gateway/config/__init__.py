@@ -14,6 +14,7 @@ from .errors import ConfigError, Problem
 from .models import (
     AuthConfig,
     CollectionsConfig,
+    NetworkConfig,
     Config,
     EngineConfig,
     GatewayConfig,
@@ -36,6 +37,7 @@ from .models import (
     RouteConfig,
     ShutdownConfig,
     StorageConfig,
+    FilesConfig,
     TLSConfig,
     WorkflowsConfig,
 )
@@ -102,6 +104,7 @@ __all__ = [
     "RouteConfig",
     "Route",
     "StorageConfig",
+    "FilesConfig",
     "WorkflowsConfig",
     "EngineConfig",
     "NodesConfig",
@@ -114,6 +117,7 @@ __all__ = [
     "BrowserToolConfig",
     "ToolsConfig",
     "CollectionsConfig",
+    "NetworkConfig",
     "LoggingConfig",
     "ObservabilityConfig",
 ]

@@ -51,6 +51,7 @@ __all__ = [
     "RouteConfig",
     "Route",
     "StorageConfig",
+    "FilesConfig",
     "WorkflowsConfig",
     "OpenClawConfig",
     "EngineConfig",
@@ -64,6 +65,8 @@ __all__ = [
     "BrowserToolConfig",
     "ToolsConfig",
     "CollectionsConfig",
+    "NetworkConfig",
+    "CodeConfig",
     "LoggingConfig",
     "ObservabilityConfig",
     "Config",
@@ -428,6 +431,20 @@ class StorageConfig(_Model):
                                          "/nodetool-gateway/nodes/<node.id>")
 
 
+class FilesConfig(_Model):
+    """Folders on disk that file node types may read and write, besides the asset store.
+
+    Node types that name a file (``SaveJSON``, ``LoadTextFolder``, ``lib.os.*``, ...) take a
+    relative name as a path in the node's asset store, and an absolute one (or ``~/...``)
+    only inside a folder listed here; ``..`` and symbolic links that lead out are refused.
+    """
+
+    allow: typing.List[ConfigPath] = Field(  # noqa: UP006
+        default=[], description="Folders node types may read and write (with everything "
+                                "under them); relative paths are taken from the config "
+                                "file's folder. Empty: only the asset store.")
+
+
 class WorkflowsConfig(_Model):
     """Folders of NodeTool workflow JSON files."""
 
@@ -597,6 +614,65 @@ class ToolsConfig(_Model):
     browser: BrowserToolConfig = Field(default={}, validate_default=True)
 
 
+def _network_entry(v: Any) -> Any:
+    # An IP address, a network (10.0.0.0/8), a host name, or *.domain for its subdomains.
+    if not isinstance(v, str) or not v.strip():
+        raise PydanticCustomError("network_entry", "Write an IP address, a network such as "
+                                                   "10.0.0.0/8, a host name, or *.example.com")
+    v = v.strip().lower()
+    try:
+        ipaddress.ip_network(v, strict=False)
+        return v
+    except ValueError:
+        pass
+    if not re.fullmatch(r"(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?", v):
+        raise PydanticCustomError("network_entry", "Not an IP address, a network such as "
+                                                   "10.0.0.0/8, a host name, or *.example.com")
+    return v
+
+
+NetworkEntry = Annotated[str, BeforeValidator(_network_entry)]
+
+
+class NetworkConfig(_Model):
+    """What the web node types (``lib.http.*``, ``lib.rss.*``) may reach.
+
+    Loopback, private, link-local and other non-public addresses are refused unless
+    ``allow`` names them; ``deny`` refuses more (``0.0.0.0/0`` and ``::/0``: everything
+    not allowed). Every address a host resolves to is checked, at each redirect.
+    """
+
+    allow: typing.List[NetworkEntry] = Field(  # noqa: UP006
+        default=[], description="Hosts or networks always allowed, e.g. 127.0.0.1, "
+                                "10.0.0.0/8, intranet.example.com, *.example.com.")
+    deny: typing.List[NetworkEntry] = Field(  # noqa: UP006
+        default=[], description="Hosts or networks refused unless allowed.")
+    timeout: PositiveDuration = Field(default=30.0, description="Whole request, per hop.")
+    max_response_size: Annotated[ByteSize, Field(ge=1024)] = Field(
+        default=32 * 1024 * 1024, description="Largest response body a node reads.")
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+
+
+class CodeConfig(_Model):
+    """Running Python snippets (``nodetool.code.ExecutePython``); off unless turned on.
+
+    A snippet runs in its own ``python -I`` process, in an empty temporary folder, with
+    an environment built from scratch (no secrets), killed at ``timeout``; but it has the
+    file and network access of the user the node runs as.
+    """
+
+    execute_python: bool = Field(
+        default=False, description="Let workflows run Python code with the node user's "
+                                   "file and network access.")
+    timeout: PositiveDuration = Field(default=30.0, description="Wall-clock time per snippet.")
+    memory: Annotated[ByteSize, Field(ge=64 * 1024 * 1024)] = Field(
+        default=512 * 1024 * 1024, description="Address space per snippet (RLIMIT_AS); also "
+                                               "the largest file it may write.")
+    max_output: Annotated[ByteSize, Field(ge=1024)] = Field(
+        default=1024 * 1024, description="stdout and stderr together per snippet; more "
+                                         "stops it.")
+
+
 class CollectionsConfig(_Model):
     """ChromaDB's persistent store (needs the 'chroma' extra)."""
 
@@ -681,6 +757,7 @@ class Config(_Model):
     routes: dict[str, Route] = Field(default={}, description="Message type -> route (null: off).")
     commands: dict[str, Route] = Field(default={}, description="Command name -> route (null: off).")
     storage: StorageConfig = _section()
+    files: FilesConfig = _section()
     workflows: WorkflowsConfig = _section()
     engine: EngineConfig = _section()
     nodes: NodesConfig = _section()
@@ -690,6 +767,8 @@ class Config(_Model):
                                   "variables name (OPENAI_API_KEY, ANTHROPIC_API_KEY, OLLAMA_API_URL).")
     tools: ToolsConfig = _section()
     collections: CollectionsConfig = _section()
+    network: NetworkConfig = _section()
+    code: CodeConfig = _section()
     logging: LoggingConfig = _section()
     observability: ObservabilityConfig = _section()
 

@@ -204,7 +204,7 @@ class NodeActor:
 
     __slots__ = ("run", "gnode", "cls", "info", "node_id", "node_type", "title", "kind",
                  "inbox", "handles", "stream_handles", "routes", "zip", "static", "sink_name",
-                 "output_type", "ctx", "node", "streams_out", "task")
+                 "output_type", "ctx", "node", "streams_out", "task", "outside")
 
     def __init__(self, run: _Run, gnode: GraphNode, cls: type[BaseNode], static: dict[str, Any]):
         self.run = run
@@ -235,6 +235,7 @@ class NodeActor:
         self.node: BaseNode | None = None
         self.streams_out = False
         self.task: asyncio.Task | None = None  # while the node runs
+        self.outside: dict[str, Any] | None = None  # a loop group's values for its members
 
     def connect_in(self, handle: str, streaming: bool) -> None:
         self.handles.add(handle)
@@ -336,6 +337,12 @@ class NodeActor:
 
     def _assign(self, handle: str, value: Any) -> None:
         info = self.info
+        if handle in info.fields and (value is None or (type(value) in (list, dict) and not value)):
+            # NodeTool: an empty value leaves the node's own property in place: its value
+            # in the file's data, else its default.
+            if handle not in self.static or self.static[handle] is value:
+                return
+            value = self.static[handle]
         settled = info.settle(handle, value)
         if settled is not UNSETTLED:
             node = self.node
@@ -346,12 +353,17 @@ class NodeActor:
                 info.validate(self.node, handle, value)
             except ValidationError as exc:
                 raise NodeInputError(_invalid(handle, exc)) from None
+        elif self.kind == "loop":
+            if self.outside is None:
+                self.outside = {}
+            self.outside[handle] = value
         elif self.cls.is_dynamic:
             self.node.dynamic_properties[handle] = value  # type: ignore[union-attr]
 
     def _route(self, handle: str, value: Any) -> None:
+        # NodeTool never sends a None down an edge: the node behind does not run on it.
         targets = self.routes.get(handle)
-        if targets and not self.run.stopping:
+        if targets and value is not None and not self.run.stopping:
             for inbox, target_handle in targets:
                 inbox.put(target_handle, value)
 
@@ -440,9 +452,12 @@ class NodeActor:
             if run.ev_node:
                 await self._completed(result)
             return
-        value = node.process(self.ctx)  # type: ignore[union-attr]
-        if info.is_async:
-            value = await value
+        if self.kind == "loop":
+            value = await run.run_group(self, node.input, self.outside or {})  # type: ignore[union-attr]
+        else:
+            value = node.process(self.ctx)  # type: ignore[union-attr]
+            if info.is_async:
+                value = await value
         if info.mapping and type(value) is dict:
             result = value
         else:

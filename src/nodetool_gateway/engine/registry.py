@@ -37,6 +37,8 @@ class NodeRegistry:
     def __init__(self) -> None:
         self._by_name: dict[str, type[BaseNode]] = {}
         self._classes: dict[str, type[BaseNode]] = {}
+        # class -> why it is deprecated; by class, so a type that replaces it is not.
+        self._deprecated: dict[type[BaseNode], str] = {}
         # (source name, how many node types it registered), in load order.
         self.sources: list[tuple[str, int]] = []
 
@@ -75,6 +77,7 @@ class NodeRegistry:
 
     def _forget(self, cls: type[BaseNode]) -> None:
         self._classes.pop(cls.node_type, None)
+        self._deprecated.pop(cls, None)
         for name in (cls.node_type, *cls.aliases):
             if self._by_name.get(name) is cls:
                 del self._by_name[name]
@@ -82,6 +85,18 @@ class NodeRegistry:
     def get(self, node_type: str) -> type[BaseNode] | None:
         """The class for a type name or alias, or ``None``."""
         return self._by_name.get(node_type)
+
+    def deprecate(self, node_type: str, note: str) -> None:
+        """Mark a registered type (by name or alias) deprecated: it still loads and runs."""
+        cls = self.get(node_type)
+        if cls is None:
+            raise KeyError(f"unknown node type {node_type!r}")
+        self._deprecated[cls] = note
+
+    def deprecation(self, cls_or_type: type[BaseNode] | str) -> str | None:
+        """Why a type is deprecated, or ``None`` if it is not (or unknown)."""
+        cls = self.get(cls_or_type) if isinstance(cls_or_type, str) else cls_or_type
+        return self._deprecated.get(cls) if cls is not None else None
 
     def __contains__(self, node_type: object) -> bool:
         if inspect.isclass(node_type):
@@ -150,7 +165,8 @@ class NodeRegistry:
             prop = {"name": name, "type": type_str(info.annotation), "default": json_safe(default),
                     "description": info.description or "", "required": required}
             properties.append(prop)
-        return {
+        note = self.deprecation(cls)
+        info = {
             "node_type": cls.node_type,
             "title": cls.node_title,
             "description": cls.node_description,
@@ -159,7 +175,11 @@ class NodeRegistry:
             "outputs": [{"name": k, "type": type_str(v)} for k, v in cls.output_types.items()],
             "is_dynamic": bool(cls.is_dynamic),
             "is_streaming": is_streaming(cls),
+            "deprecated": note is not None,
         }
+        if note is not None:
+            info["deprecation"] = note
+        return info
 
     def load_module(self, module: str) -> int:
         """Import ``module`` and register every concrete node type defined in it."""
@@ -225,12 +245,17 @@ def _where(cls: type) -> str:
 def default_registry() -> NodeRegistry:
     """A new registry holding the core library (every module in ``engine.library.MODULES``).
 
+    Types NodeTool has removed (``engine.library._deprecated``) are marked deprecated.
     Modules are imported and scanned once per process; later calls only
     re-register the cached classes. A library module that does not exist is
     skipped with a warning; one that fails to import raises.
     """
     from .library import MODULES
+    from .library._deprecated import deprecation_notes
 
     registry = NodeRegistry()
     registry.add_source(ModuleSource("library", MODULES, skip_missing=True))
+    for node_type, note in deprecation_notes().items():
+        if node_type in registry:
+            registry.deprecate(node_type, note)
     return registry

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._actor import NodeActor
-from ._kinds import ANNOTATION_TYPES, is_input
-from .graph import Graph, Workflow, WorkflowError, load_workflow
+from ._kinds import (ANNOTATION_TYPES, GROUP_INPUT, GROUP_OUTPUT, PREVIEW_TYPE, group_members,
+                     is_input, loop_groups)
+from .graph import Graph, GraphEdge, Workflow, WorkflowError, load_workflow
 from .registry import NodeRegistry, default_registry
 from .validate import EngineLimits, ValidationResult, prepare_graph, validate_graph
 
@@ -26,8 +27,8 @@ __all__ = ["RunResult", "EVENT_TYPES", "run_workflow"]
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = frozenset({"job_update", "node_update", "node_progress", "output_update", "log_update",
-                         "chunk"})
+EVENT_TYPES = frozenset({"job_update", "node_update", "node_progress", "output_update",
+                         "preview_update", "log_update", "chunk"})
 
 EventCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
 
@@ -61,7 +62,7 @@ async def run_workflow(
 
     ``params`` maps input names (an input node's ``data.name``) to values.
     ``on_event`` receives each event dict (``job_update``, ``node_update``,
-    ``node_progress``, ``output_update``, ``log_update``) and is awaited if it
+    ``node_progress``, ``output_update``, ``preview_update``, ``log_update``) and is awaited if it
     returns an awaitable; ``events`` limits which types are built and sent
     (default: all; ``chunk`` carries a node's streamed tokens). ``registry``
     defaults to :func:`default_registry`. ``services`` is lent to every node
@@ -121,6 +122,7 @@ class _Run:
         self.user_id = user_id
         self.registry = registry
         self.cb = on_event
+        self.events = events
 
         def wanted(kind: str) -> bool:
             return on_event is not None and (events is None or kind in events)
@@ -129,6 +131,7 @@ class _Run:
         self.ev_node = wanted("node_update")
         self.ev_progress = wanted("node_progress")
         self.ev_output = wanted("output_update")
+        self.ev_preview = wanted("preview_update")
         self.ev_log = wanted("log_update")
         self.ev_chunk = wanted("chunk")
         self.stopping = False
@@ -142,13 +145,24 @@ class _Run:
         self._callback_errors = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
+        # Group loops: loop node id -> its subgraph; in a loop's own run, what each
+        # GroupOutput received.
+        self.groups: dict[str, Graph] = {}
+        self.collected: dict[str, list[Any]] | None = None
 
-    def plan(self, graph: Graph, params: dict[str, Any]) -> None:
-        """Make an actor per node and wire the edges (the graph is already valid)."""
+    def plan(self, graph: Graph, params: dict[str, Any],
+             overrides: dict[str, dict[str, Any]] | None = None) -> None:
+        """Make an actor per node and wire the edges (the graph is already valid).
+
+        A loop group's members get no actor here: the group's actor runs them as a
+        subgraph per item (:meth:`run_group`). ``overrides`` replaces property values
+        by node id (a subgraph run's GroupInput items and values from outside it)."""
         registry = self.registry
         actors, by_id = self.actors, self.by_id
+        loops = loop_groups(graph.nodes)
+        members = group_members(graph.nodes, loops) if loops else {}
         for gnode in graph.nodes:
-            if gnode.type in ANNOTATION_TYPES:
+            if gnode.id in members or (gnode.type in ANNOTATION_TYPES and gnode.id not in loops):
                 continue
             cls = registry.get(gnode.type)
             assert cls is not None, gnode.type
@@ -157,12 +171,25 @@ class _Run:
                 name = gnode.data.get("name")
                 if isinstance(name, str) and name in params:
                     static = {**static, "value": params[name]}
+            if overrides and gnode.id in overrides:
+                static = {**static, **overrides[gnode.id]}
             actor = NodeActor(self, gnode, cls, static)
+            if gnode.id in loops:
+                actor.kind = "loop"
+                self.groups[gnode.id] = _subgraph(graph, gnode.id, members)
             actors.append(actor)
             by_id[gnode.id] = actor
-        edges = [(by_id[e.source], e.source_handle, by_id[e.target], e.target_handle)
-                 for e in graph.edges
-                 if e.edge_type == "data" and e.source in by_id and e.target in by_id]
+        edges = []
+        for e in graph.edges:
+            if e.edge_type != "data" or e.source not in by_id:
+                continue
+            if e.target in by_id:
+                edges.append((by_id[e.source], e.source_handle, by_id[e.target], e.target_handle))
+            elif members.get(e.target) is not None and members.get(e.target) != e.source:
+                # Into a loop's subgraph from outside: the loop node takes the value
+                # and hands it to every run of the subgraph.
+                edges.append((by_id[e.source], e.source_handle, by_id[members[e.target]],
+                              _outside_handle(e.target, e.target_handle)))
 
         # Which edges carry streams: a streaming producer's do, and so do those of
         # any node it drives once per item (downstream, through process and
@@ -271,6 +298,16 @@ class _Run:
     async def record_output(self, actor: NodeActor, value: Any) -> None:
         if self.stopping:
             return
+        if actor.node_type == GROUP_OUTPUT:
+            if self.collected is not None:  # else a GroupOutput outside any loop: nothing
+                self.collected.setdefault(actor.node_id, []).append(value)
+            return
+        if actor.node_type == PREVIEW_TYPE:
+            # NodeTool: a Preview shows its value (PreviewUpdate); it is no job output.
+            if self.ev_preview:
+                await self.emit({"type": "preview_update", "node_id": actor.node_id,
+                                 "value": value})
+            return
         name = actor.sink_name
         values = self.outputs.get(name)  # type: ignore[arg-type]
         if values is None:
@@ -281,6 +318,43 @@ class _Run:
             await self.emit({"type": "output_update", "node_id": actor.node_id,
                              "node_name": actor.title, "output_name": name, "value": value,
                              "output_type": actor.output_type})
+
+    async def run_group(self, actor: NodeActor, items: Any, outside: dict[str, Any]) -> list[Any]:
+        """Run a loop group's subgraph once per item, in order; the list of what its
+        (first) GroupOutput received, one value per run that gave it one."""
+        if items is None:
+            items = []
+        elif isinstance(items, dict):
+            items = [{"key": k, "value": v} for k, v in items.items()]
+        elif isinstance(items, tuple):
+            items = list(items)
+        elif not isinstance(items, list):
+            raise ValueError(f"a group loops over a list, not {type(items).__name__}")
+        graph = self.groups[actor.node_id]
+        overrides: dict[str, dict[str, Any]] = {}
+        for key, value in outside.items():
+            node_id, handle = _split_outside(key)
+            overrides.setdefault(node_id, {})[handle] = value
+        inputs = [n.id for n in graph.nodes if n.type == GROUP_INPUT]
+        sinks = [n.id for n in graph.nodes if n.type == GROUP_OUTPUT]
+        results: list[Any] = []
+        for item in items:
+            run = _Run(job_id=self.job_id, workflow_id=self.workflow_id, user_id=self.user_id,
+                       registry=self.registry, on_event=self.cb,
+                       events=self.events, services=self.services)
+            run.ev_job = False  # one job: only the outer run reports on it
+            run.collected = {}
+            for node_id in inputs:
+                overrides.setdefault(node_id, {})["value"] = item
+            run.plan(graph, {}, overrides)
+            outcome = await run.execute(None)
+            if outcome.status != "completed":
+                raise RuntimeError(outcome.error or "the group's subgraph failed")
+            for node_id in sinks[:1]:
+                got = run.collected.get(node_id)
+                if got:
+                    results.append(got[-1])
+        return results
 
     # Events. Nodes call log() and progress() from sync code, so an async callback's
     # deliveries for those are chained in a task; emit() waits for that chain first,
@@ -379,3 +453,24 @@ class _Run:
         if self.ev_progress:
             self._emit_from_node({"type": "node_progress", "node_id": node_id,
                                   "progress": progress, "total": total})
+
+
+def _subgraph(graph: Graph, group_id: str, members: dict[str, str]) -> Graph:
+    """A loop group's subgraph: the nodes inside it and the edges among them."""
+    inside = {n.id for n in graph.nodes if members.get(n.id) == group_id}
+    return Graph(nodes=[n for n in graph.nodes if n.id in inside],
+                 edges=[GraphEdge(e.id, e.source, e.source_handle, e.target, e.target_handle,
+                                  e.edge_type)
+                        for e in graph.edges if e.source in inside and e.target in inside])
+
+
+_SEP = "\x1f"  # joins a member's id and handle into a loop node's inbox handle
+
+
+def _outside_handle(node_id: str, handle: str) -> str:
+    return f"{_SEP}{node_id}{_SEP}{handle}"
+
+
+def _split_outside(key: str) -> tuple[str, str]:
+    _, node_id, handle = key.split(_SEP, 2)
+    return node_id, handle

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._kinds import ANNOTATION_TYPES, is_input
+from ._kinds import ANNOTATION_TYPES, is_input, loop_groups
 from ._types import compatible, type_str
 from .graph import Graph, GraphEdge, GraphNode
 from .node import BaseNode
@@ -38,7 +38,7 @@ class Issue:
     ``kind`` is one of ``unknown_type``, ``dangling_edge``, ``unknown_handle``,
     ``cycle``, ``missing_input``, ``type_mismatch``, ``control_edge``,
     ``annotation_edge``, ``too_large``, ``duplicate_id``, ``duplicate_input``,
-    ``unnamed_input``, ``unknown_param``, ``param_type`` (a param the input
+    ``unnamed_input``, ``deprecated`` (a type NodeTool has removed), ``unknown_param``, ``param_type`` (a param the input
     node's ``value`` does not take), ``node_check`` (a node type's own
     check of its data against the run's services: a model no provider serves).
     """
@@ -140,7 +140,7 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
     duplicate node ids or input names, ``params`` no input node takes, and
     params of a type their input node's ``value`` does not take.
     Warnings: control edges (not acted on), edges to annotation nodes,
-    input nodes without a name. Comment and Group nodes are skipped. Each node
+    input nodes without a name, deprecated node types. Comment and Group nodes are skipped. Each node
     type's :meth:`~.node.BaseNode.check` sees its data and ``services``.
     """
     limits = limits or EngineLimits()
@@ -159,6 +159,7 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
 
     nodes: dict[str, GraphNode] = {}
     classes: dict[str, Any] = {}
+    loops = loop_groups(graph.nodes)  # groups that run their members per item: real nodes
     facts_cache: dict[Any, _TypeFacts] = {}
     fits_cache: dict[tuple[Any, Any], bool] = {}
 
@@ -184,13 +185,16 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
             errors.append(Issue(n.id, f"{_label(n)}: another node has the same id", "duplicate_id"))
             continue
         nodes[n.id] = n
-        if n.type in ANNOTATION_TYPES:
+        if n.type in ANNOTATION_TYPES and n.id not in loops:
             continue
         cls = registry.get(n.type)
         if cls is None:
             errors.append(Issue(n.id, f"{_label(n)}: unknown node type", "unknown_type"))
         else:
             classes[n.id] = cls
+            note = registry.deprecation(cls)
+            if note is not None:
+                warnings.append(Issue(n.id, f"{_label(n)}: deprecated: {note}", "deprecated"))
 
     # Edges: ends, handles, types. ``connected`` feeds the required-input check.
     connected: dict[str, set[str]] = {}
@@ -210,7 +214,8 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
             warnings.append(Issue(dst.id, f"{_label(dst)}: control {_edge_name(e, i)} from node "
                                           f"{src.id} is accepted but not acted on", "control_edge"))
             continue
-        if src.type in ANNOTATION_TYPES or dst.type in ANNOTATION_TYPES:
+        if (src.type in ANNOTATION_TYPES and src.id not in loops) or (
+                dst.type in ANNOTATION_TYPES and dst.id not in loops):
             warnings.append(Issue(dst.id, f"{_label(dst)}: {_edge_name(e, i)} from node {src.id} "
                                           f"touches an annotation node and is ignored",
                                   "annotation_edge"))

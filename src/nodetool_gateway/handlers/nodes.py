@@ -11,27 +11,30 @@ from .context import HandlerContext
 __all__ = ["list_nodes", "search_nodes", "get_node_info"]
 
 
-def _summary(cls) -> dict[str, Any]:
+def _summary(registry, cls) -> dict[str, Any]:
     return {"type": cls.node_type, "title": cls.node_title,
-            "description": cls.node_description, "namespace": cls.node_namespace}
+            "description": cls.node_description, "namespace": cls.node_namespace,
+            "deprecated": registry.deprecation(cls) is not None}
 
 
 async def list_nodes(context: HandlerContext, namespace: str | None = None,
                      limit: int = 100, offset: Offset = 0) -> dict[str, Any]:
     """Node types by type name, optionally under one namespace: one page and how many match."""
-    found = context.backend.registry.list(namespace=namespace)
-    return {"nodes": [_summary(c) for c in found[offset:offset + max(limit, 0)]],
+    registry = context.backend.registry
+    found = registry.list(namespace=namespace)
+    return {"nodes": [_summary(registry, c) for c in found[offset:offset + max(limit, 0)]],
             "total": len(found)}
 
 
 async def search_nodes(query: str | list[str], context: HandlerContext,
                        n_results: int = 10) -> list[dict[str, Any]]:
     """Node types matching the query's words, best first."""
-    return [_summary(c) for c in context.backend.registry.search(query, n_results=n_results)]
+    registry = context.backend.registry
+    return [_summary(registry, c) for c in registry.search(query, n_results=n_results)]
 
 
 async def get_node_info(node_type: str, context: HandlerContext) -> dict[str, Any]:
-    """A node type's properties and outputs."""
+    """A node type's properties and outputs, and whether it is deprecated (and why)."""
     registry = context.backend.registry
     cls = registry.get(node_type)
     if cls is None:

@@ -100,6 +100,8 @@ def _schemas(workflow: dict[str, Any], registry) -> tuple[dict, dict]:
         ntype = node.get("type", "")
         data = node.get("data") or {}
         name = data.get("name") or node.get("id")
+        if ntype in ("nodetool.input.GroupInput", "nodetool.output.GroupOutput"):
+            continue  # a group loop's ends, not the workflow's
         if ntype.startswith("nodetool.input."):
             cls = registry.get(ntype)
             field = cls.model_fields.get("value") if cls is not None else None
@@ -109,7 +111,7 @@ def _schemas(workflow: dict[str, Any], registry) -> tuple[dict, dict]:
             if data.get("description"):
                 schema["description"] = data["description"]
             inputs[name] = schema
-        elif ntype.startswith("nodetool.output.") or ntype == "nodetool.workflows.base_node.Preview":
+        elif ntype.startswith("nodetool.output."):
             outputs[name] = {"description": data.get("description") or ""}
     return ({"type": "object", "properties": inputs},
             {"type": "object", "properties": outputs})

@@ -14,12 +14,13 @@ import re
 import shutil
 import sqlite3
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .database import Database, now_iso
 
-__all__ = ["AssetStore", "FOLDER", "check_name"]
+__all__ = ["FOLDER", "AssetStore", "check_name"]
 
 FOLDER = "folder"
 _DEFAULT_TYPE = "application/octet-stream"
@@ -166,6 +167,53 @@ class AssetStore:
         """One asset, or None."""
         row = self.db.query_one(f"SELECT {_COLUMNS} FROM assets WHERE id = ?", (asset_id,))
         return None if row is None else _asset(row)
+
+    def child(self, parent_id: str | None, name: str) -> dict[str, Any] | None:
+        """The newest asset called ``name`` in a folder (None: the top level), or None.
+
+        Names are not unique in a folder (NodeTool's aren't either); a path names the
+        newest.
+        """
+        row = self.db.query_one(
+            f"SELECT {_COLUMNS} FROM assets WHERE parent_id IS ? AND name = ?"
+            " ORDER BY created_at DESC, id DESC LIMIT 1", (parent_id, name))
+        return None if row is None else _asset(row)
+
+    def children(self, parent_id: str | None, limit: int = 100_000) -> list[dict[str, Any]]:
+        """Every asset directly in a folder (None: the top level), by name, at most ``limit``."""
+        rows = self.db.query(
+            f"SELECT {_COLUMNS} FROM assets WHERE parent_id IS ?"
+            " ORDER BY casefold(name), created_at, id LIMIT ?", (parent_id, max(0, int(limit))))
+        return [_asset(r) for r in rows]
+
+    def ensure_folder(self, name: str, parent_id: str | None = None) -> dict[str, Any]:
+        """The newest folder asset called ``name`` in ``parent_id``, made if there is none.
+
+        One write transaction, so two runs (or processes) saving into a new folder at
+        once make it once. ValueError if an asset of that name there is not a folder.
+        """
+        check_name(name)
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, content_type FROM assets WHERE parent_id IS ? AND name = ?"
+                " ORDER BY content_type = 'folder' DESC, created_at DESC, id DESC LIMIT 1",
+                (parent_id, name)).fetchone()
+            if row is not None and row["content_type"] == FOLDER:
+                asset_id = row["id"]
+            elif row is not None:
+                raise ValueError(f"asset {name!r} is a {row['content_type']}, not a folder")
+            else:
+                if parent_id is not None:
+                    parent = conn.execute("SELECT content_type FROM assets WHERE id = ?",
+                                          (parent_id,)).fetchone()
+                    if parent is None or parent["content_type"] != FOLDER:
+                        raise ValueError(f"no folder asset {parent_id!r} to put this in")
+                asset_id = uuid.uuid4().hex
+                conn.execute(
+                    "INSERT INTO assets (id, parent_id, name, content_type, size, metadata,"
+                    " created_at, file) VALUES (?, ?, ?, ?, 0, '{}', ?, NULL)",
+                    (asset_id, parent_id, name, FOLDER, now_iso()))
+        return self.get(asset_id)
 
     def path(self, asset_id: str) -> Path:
         """Where an asset's file is (KeyError if unknown, ValueError for a folder)."""

@@ -42,11 +42,17 @@ class Comment(BaseNode):
 
 class Group(BaseNode):
     """
-    A frame grouping nodes on the canvas (its children carry ``parent_id``); does nothing when run.
-    group, workflow, structure, organize
+    A frame grouping nodes on the canvas (its children carry ``parent_id``).
+    group, workflow, structure, organize, loop
+
+    With a GroupInput inside, it is a loop: its subgraph runs once per item of
+    ``input`` (a dict counts as its ``{key, value}`` pairs) and ``output`` is the
+    list of what its GroupOutput received, in order. Without one it does nothing.
     """
 
-    aliases = ("nodetool.workflows.base_node.GroupNode",)
+    aliases = ("nodetool.workflows.base_node.GroupNode", "nodetool.group.Loop")
 
-    async def process(self, context: Any) -> None:
-        return None
+    input: Any = Field(default=None, description="The list to loop over.")
+
+    async def process(self, context: Any) -> Any:
+        return None  # the engine runs a loop group itself

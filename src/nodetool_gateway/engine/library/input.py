@@ -10,7 +10,7 @@ from ..node import BaseNode
 NAMESPACE = "nodetool.input"
 
 __all__ = ["InputNode", "FloatInput", "BooleanInput", "IntegerInput", "StringInput",
-           "SelectInput", "StringListInput", "ColorInput"]
+           "SelectInput", "StringListInput", "ColorInput", "GroupInput"]
 
 class InputNode(BaseNode):
     """A workflow input: ``name`` is its parameter name, ``value`` its value."""
@@ -116,6 +116,21 @@ class ColorInput(InputNode):
     """
 
     value: Any = Field(default={"type": "color", "value": None}, description="The color to use as input.")
+
+    async def process(self, context: Any) -> Any:
+        return self.value
+
+
+class GroupInput(BaseNode):
+    """
+    Inside a group loop: gives one item of the group's input list per run of the group.
+    input, group, collection, loop
+
+    The engine sets ``value`` to each item in turn; it is no workflow parameter.
+    """
+
+    name: str = Field(default="", description="The name of the group input.")
+    value: Any = Field(default=None, description="The current item (set by the loop).")
 
     async def process(self, context: Any) -> Any:
         return self.value

@@ -20,9 +20,10 @@ from typing import Any, AsyncIterator, TypedDict
 
 from pydantic import Field
 
-from ..expr import MAX_SIZE, Expression, ExpressionError
+from ..expr import MAX_SIZE
 from ..node import BaseNode
 from . import _regex
+from ._query import matching
 from ._util import UNSET, enum_value, LENGTH_FILTERS, value_matches, number_in_range
 from .numbers import number_matches
 
@@ -398,26 +399,7 @@ class FilterDicts(BaseNode):
 
     async def process(self, context: Any) -> list[dict]:
         rows = _dict_rows(self.values)
-        if not self.condition.strip():
-            raise ValueError("expr cannot be an empty string")
-        try:
-            expr = Expression(self.condition, pandas_query=True)
-        except ExpressionError as exc:
-            raise ValueError(f"Invalid condition {self.condition!r}: {exc}") from None
-        columns: dict[str, None] = {}
-        for row in rows:
-            columns.update(dict.fromkeys(row))
-        nan = float("nan")
-        out = []
-        for row in rows:
-            variables = {col: row.get(col, nan) for col in columns}
-            try:
-                keep = expr.evaluate(variables)
-            except ExpressionError as exc:
-                raise ValueError(f"Condition {self.condition!r} failed: {exc}") from None
-            if keep:
-                out.append(row)
-        return out
+        return [row for row, keep in zip(rows, matching(rows, self.condition)) if keep]
 
 
 class FilterStrings(BaseNode):

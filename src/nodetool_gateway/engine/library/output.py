@@ -13,7 +13,7 @@ from ..node import BaseNode
 
 NAMESPACE = "nodetool.output"
 
-__all__ = ["Output"]
+__all__ = ["Output", "GroupOutput"]
 
 _TYPED = ("StringOutput", "IntegerOutput", "FloatOutput", "BooleanOutput", "ListOutput",
           "DictionaryOutput", "DataframeOutput", "TextOutput", "ImageOutput", "VideoOutput",
@@ -36,3 +36,17 @@ class Output(BaseNode):
 
     async def process(self, context: Any) -> Any:
         return self.value
+
+
+class GroupOutput(BaseNode):
+    """
+    Inside a group loop: what arrives on ``input`` in each run of the group is collected,
+    in order, into the group's ``output`` list. No workflow output.
+    output, group, collection, loop
+    """
+
+    name: str = Field(default="", description="The name of the group output.")
+    input: Any = Field(default=None, description="The value to collect.")
+
+    async def process(self, context: Any) -> Any:
+        return self.input

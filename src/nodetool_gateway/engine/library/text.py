@@ -74,6 +74,10 @@ class FormatText(BaseNode):
     text, template, formatting
 
     Examples: "Hello, {{ name }}!", "Title: {{ title|truncate(20) }}", "Name: {{ name|upper }}"
+
+    As in NodeTool's TypeScript runtime, ``{name}`` in single braces (not touching
+    another brace) stands for ``{{ name }}`` when ``name`` is one of the inputs;
+    other single-brace text stays as it is.
     """
 
     is_dynamic = True
@@ -84,11 +88,24 @@ class FormatText(BaseNode):
 
     async def process(self, context: Any) -> str:
         try:
-            template_str = _lowercase_placeholders(self.template)
+            template_str = _single_braces(self.template, self.dynamic_properties)
+            template_str = _lowercase_placeholders(template_str)
             props = {str(k).lower(): v for k, v in self.dynamic_properties.items()}
             return render_jinja(template_str, props)
         except Exception as exc:
             raise ValueError(f"Template error: {exc}") from None
+
+
+def _single_braces(template: str, names: Any) -> str:
+    """``{name}`` -> ``{{ name }}`` for each input name (NodeTool's TS FormatText)."""
+    if "{" not in template:
+        return template
+    for name in names:
+        key = str(name)
+        if key.isidentifier():
+            template = re.sub(r"(?<!\{)\{" + re.escape(key) + r"\}(?!\})",
+                              "{{ " + key + " }}", template)
+    return template
 
 
 class Template(BaseNode):
@@ -959,3 +976,25 @@ class FilterRegexString(BaseNode):
         matched = regex.fullmatch(self.value) if self.full_match else regex.search(self.value)
         if matched:
             yield {"output": self.value}
+
+
+class HtmlToText(BaseNode):
+    """
+    Converts HTML content to plain text (NodeTool uses html2text and writes Markdown
+    links and headings; this gives their text only, on the standard library's parser).
+    html, convert, text, parse, extract
+    """
+
+    node_title = "HTML to Text"
+
+    html: str = Field(default="", title="HTML", description="HTML content to convert")
+    base_url: str = Field(default="", title="Base URL", description="Base URL for resolving relative links")
+    body_width: int = Field(default=1000, title="Body Width", description="Width for text wrapping")
+    ignore_images: bool = Field(default=True, title="Ignore Images", description="Whether to ignore image tags")
+    ignore_mailto_links: bool = Field(default=True, title="Ignore Mailto Links",
+                                      description="Whether to ignore mailto links")
+
+    async def process(self, context: Any) -> str:
+        from ._html import html_text
+
+        return html_text(self.html, ignore_images=self.ignore_images)
