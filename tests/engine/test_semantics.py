@@ -141,3 +141,21 @@ async def test_leaves_a_group_without_group_input_an_annotation():
                              parent_id="grp"))
     result, _ = await run(g)
     assert result.status == "completed" and result.outputs == {"o": "x"}
+
+
+async def test_values_that_come_before_the_other_inputs_each_get_a_run():
+    """Values arriving on one handle before another handle has any are each run, first one
+    first, as NodeTool's actor does; none is overwritten by the next."""
+    g = t.graph({"nums": ("nodetool.constant.List", {"value": [1, 2, 3]}),
+                 "each": ("nodetool.control.ForEach", {}),
+                 "all": ("nodetool.control.Collect", {}),
+                 "count": ("nodetool.list.Length", {}),
+                 "add": ("nodetool.math.Add", {}),
+                 "out": ("nodetool.output.Output", {"name": "out"})},
+                ["nums.output -> each.input_list", "each.output -> add.a",
+                 "each.output -> all.input_item", "all.output -> count.values",
+                 "count.output -> add.b", "add.output -> out.value"])
+    result, _ = await run(g)
+    assert result.status == "completed", result.error
+    # count (3) comes only after the stream has ended: every streamed value waited for it.
+    assert result.outputs == {"out": [4, 5, 6]}

@@ -378,8 +378,11 @@ class NodeActor:
         if self.zip and self.stream_handles:
             await self._zip_all()
             return
-        # on_any: wait for a value on every handle, then run again per new value.
+        # on_any: wait for a value on every handle, then run again per new value. As in
+        # NodeTool, the first run takes the first value of each handle; a second value that
+        # came meanwhile is kept, in order, for a run of its own (never overwritten).
         pending = set(handles)
+        early: deque[tuple[str, Any]] = deque()
         while True:
             item = inbox.pop()  # type: ignore[union-attr]
             if item is None:  # nothing yet: wait
@@ -387,11 +390,21 @@ class NodeActor:
             if item is END:
                 return
             handle, value = item
-            assign(handle, value)
             if pending:
+                if handle not in pending:
+                    early.append(item)
+                    continue
+                assign(handle, value)
                 pending.discard(handle)
                 if pending:
                     continue
+                await self._fire()
+                while early:
+                    handle, value = early.popleft()
+                    assign(handle, value)
+                    await self._fire()
+                continue
+            assign(handle, value)
             await self._fire()
 
     async def _zip_all(self) -> None:
