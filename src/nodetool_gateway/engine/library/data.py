@@ -11,24 +11,33 @@ The module imports without pandas, so its types stay known to the registry; each
 type's validation check says which extra to install when pandas is missing, and
 pandas is imported only when a node runs. Filter and FindRow take NodeTool's pandas
 query syntax but evaluate it with the engine's safe evaluator (see ``_query``), never
-``DataFrame.query``. The types that read or write files, URLs or assets
-(SaveDataframe, LoadCSVFile, LoadCSVURL, LoadCSVAssets, SaveCSVDataframeFile) are
-not here.
+``DataFrame.query``.
+
+The types that read or write files, URLs or assets go through the library's shared
+ways in: names through ``_paths`` as ``files`` resolves them (a relative name is in the
+node's asset store, an absolute one inside ``files.allow``), URLs through ``_http``
+under the node's ``network`` policy. Where NodeTool differs: SaveDataframe's reference
+carries the table inline as well as the saved asset's ``uri``/``asset_id``; LoadCSVAssets
+also takes an asset folder's path.
 """
 
 from __future__ import annotations
 
 import datetime
 import importlib.util
+import asyncio
 import json
-from io import StringIO
+from io import BytesIO, StringIO
 from typing import TYPE_CHECKING, Any, AsyncIterator, TypedDict
 
 from pydantic import Field
 
 from ..node import BaseNode
+from . import _paths as P
+from ._http import request
 from ._query import matching
 from ._util import UNSET
+from .files import NAME_HELP, join_name, read_bytes, save_bytes, save_in_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,7 +48,8 @@ __all__ = ["NEEDS_PANDAS", "empty_dataframe", "to_pandas", "from_pandas",
            "Schema", "Filter", "Slice", "ImportCSV", "FromList", "JSONToDataframe", "ToList",
            "SelectColumn", "ExtractColumn", "AddColumn", "Merge", "Append", "Join",
            "RowIterator", "FindRow", "SortByColumn", "DropDuplicates", "DropNA", "ForEachRow",
-           "Aggregate", "Pivot", "Rename", "FillNA", "FilterNone"]
+           "Aggregate", "Pivot", "Rename", "FillNA", "FilterNone", "SaveDataframe", "LoadCSVURL",
+           "LoadCSVFile", "LoadCSVAssets", "SaveCSVDataframeFile"]
 
 NEEDS_PANDAS = ("needs pandas, which this install does not have: "
                 "pip install 'nodetool-gateway[data]'")
@@ -560,3 +570,137 @@ class FilterNone(BaseNode):
     async def gen_process(self, context: Any) -> AsyncIterator[dict[str, Any]]:
         if self.value is not None and self.value is not UNSET:
             yield {"output": self.value}
+
+
+def _csv_frame(data: bytes) -> DataframeRef:
+    return from_pandas(_pandas().read_csv(BytesIO(data)))
+
+
+def _csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode("utf-8")
+
+
+class SaveDataframe(DataNode):
+    """
+    Save dataframe in specified folder: a CSV asset in the asset folder ``folder`` (a
+    FolderRef, or a path as nodetool.dictionary.SaveJSON takes one; empty for the top of
+    the asset store). Returns the table with the saved asset's ``uri`` and ``asset_id``.
+    The name may hold strftime codes (%Y%m%d-%H%M%S).
+    csv, folder, save
+    """
+
+    df: DataframeRef = _frame_field()
+    folder: Any = Field(default={"type": "folder", "uri": "", "asset_id": None, "data": None},
+                        description="Name of the output folder.")
+    name: str = Field(default="output.csv", description=NAME_HELP)
+
+    async def process(self, context: Any) -> DataframeRef:
+        df = to_pandas(self.df)
+        ref = await save_in_folder(context, self.folder, P.expand_name(self.name), _csv_bytes(df),
+                                   kind="dataframe", content_type="text/csv")
+        return {**from_pandas(df), "uri": ref["uri"], "asset_id": ref["asset_id"]}
+
+
+class LoadCSVURL(DataNode):
+    """
+    Load CSV file from URL (fetched under the node's network policy).
+    csv, dataframe, import
+    """
+
+    url: str = Field(default="", description="The URL of the CSV file to load.")
+
+    async def process(self, context: Any) -> DataframeRef:
+        r = await request(getattr(context, "services", None), "GET", self.url)
+        if r.status_code >= 400:
+            raise ValueError(f"GET {r.url} answered HTTP {r.status_code}")
+        return _csv_frame(r.content)
+
+
+class LoadCSVFile(DataNode):
+    """
+    Load CSV file from file path (a path in the asset store, or inside files.allow).
+    csv, dataframe, import
+    """
+
+    file_path: str = Field(default="", description="The path to the CSV file to load.")
+
+    async def process(self, context: Any) -> DataframeRef:
+        if not self.file_path:
+            raise ValueError("file_path cannot be empty")
+        data = await asyncio.to_thread(read_bytes, getattr(context, "services", None),
+                                       self.file_path, "file_path")
+        return _csv_frame(data)
+
+
+class LoadCSVAssets(DataNode):
+    """
+    Load dataframes from an asset folder: each CSV asset (text/csv) directly in it, by name.
+    load, dataframe, file, import
+    """
+
+    node_title = "Load CSV Assets"
+
+    folder: Any = Field(default={"type": "folder", "uri": "", "asset_id": None, "data": None},
+                        description="The asset folder to load the dataframes from.")
+
+    class OutputType(TypedDict):
+        dataframe: DataframeRef
+        name: str
+
+    async def gen_process(self, context: Any) -> AsyncIterator[dict[str, Any]]:
+        services = getattr(context, "services", None)
+        folder = P.resolve_folder(services, self.folder)
+        if not folder or isinstance(folder, P.AssetPath) and not folder.parts:
+            raise ValueError("Please select an asset folder.")
+        if isinstance(folder, P.DiskPath):
+            raise ValueError(f"folder {folder.text!r} is not an asset folder; LoadCSVAssets reads "
+                             f"the asset store (use LoadCSVFile for a file on disk)")
+        for name, data in await asyncio.to_thread(self._files, services, folder):
+            if getattr(context, "cancelled", False):
+                return
+            yield {"name": name, "dataframe": _csv_frame(data)}
+
+    def _files(self, services: Any, folder: Any) -> list[tuple[str, bytes]]:
+        limit = P.max_read(services)
+        with P.asset_store(services) as store:
+            if isinstance(folder, str):
+                asset = store.get(folder)
+                text = folder
+            else:
+                asset, text = P.find_asset(store, folder), folder.text
+            if asset is None or asset["content_type"] != P.FOLDER:
+                raise ValueError(f"Folder does not exist: {text!r} in the asset store")
+            found = []
+            for a in store.children(asset["id"]):
+                if a["content_type"] == "text/csv":
+                    data = store.read(a["id"], limit)
+                    if data is None:
+                        raise ValueError(f"{a['name']!r} is larger than engine.max_value_size "
+                                         f"({limit} bytes)")
+                    found.append((a["name"], data))
+            return found
+
+
+class SaveCSVDataframeFile(DataNode):
+    """
+    Write a pandas DataFrame to a CSV file in ``folder`` (an asset folder, or an existing
+    folder inside files.allow); returns the dataframe. The filename can include time and
+    date variables: %Y - Year, %m - Month, %d - Day, %H - Hour, %M - Minute, %S - Second.
+    files, csv, write, output, save, file
+    """
+
+    dataframe: DataframeRef = _frame_field("DataFrame to write to CSV")
+    folder: str = Field(default="", description="Folder where the file will be saved")
+    filename: str = Field(default="", description="Name of the CSV file to save. Supports "
+                                                  "strftime format codes.")
+
+    async def process(self, context: Any) -> DataframeRef:
+        if not self.folder:
+            raise ValueError("folder cannot be empty")
+        if not self.filename:
+            raise ValueError("filename cannot be empty")
+        df = to_pandas(self.dataframe)
+        target = join_name(P.path_text(self.folder), P.expand_name(self.filename))
+        await save_bytes(context, target, _csv_bytes(df), kind="dataframe",
+                         content_type="text/csv", what="folder/filename", make_folders=False)
+        return self.dataframe

@@ -46,7 +46,7 @@ __all__ = [
     "ToJSON",
 ]
 
-_NAME_HELP = """
+NAME_HELP = """
         Name of the output file.
         You can use time and date variables to create unique names:
         %Y - Year
@@ -76,12 +76,13 @@ def _serialize(obj: Any, *, model_dump: bool) -> Any:
     return str(obj)
 
 
-def _join(folder: str, name: str) -> str:
+def join_name(folder: str, name: str) -> str:
     return posixpath.join(folder, name) if folder else name
 
 
-async def _save(context: Any, target: Any, data: bytes, *, kind: str, content_type: str,
-                what: str, parent_id: str | None = None, make_folders: bool = True) -> dict[str, Any]:
+async def save_bytes(context: Any, target: Any, data: bytes, *, kind: str, content_type: str,
+                     what: str, parent_id: str | None = None,
+                     make_folders: bool = True) -> dict[str, Any]:
     services = getattr(context, "services", None)
     place = P.resolve(services, target, what=what)
     ref = await asyncio.to_thread(P.save, services, place, data, kind=kind,
@@ -118,15 +119,15 @@ class SaveJSON(BaseNode):
 
     data: Any = Field(default={}, description="Data to save as JSON (dict or list)")
     folder: str = Field(default="", description=_FOLDER_HELP)
-    name: str = Field(default="%Y-%m-%d-%H-%M-%S.json", description=_NAME_HELP)
+    name: str = Field(default="%Y-%m-%d-%H-%M-%S.json", description=NAME_HELP)
     indent: int = Field(default=2, description="JSON indentation level")
 
     async def process(self, context: Any) -> dict[str, Any]:
         text = json.dumps(self.data, default=lambda o: _serialize(o, model_dump=True),
                           indent=self.indent)
-        return await _save(context, _join(P.path_text(self.folder), P.expand_name(self.name)),
-                           text.encode("utf-8"), kind="json", content_type="application/json",
-                           what="folder/name")
+        target = join_name(P.path_text(self.folder), P.expand_name(self.name))
+        return await save_bytes(context, target, text.encode("utf-8"), kind="json",
+                                content_type="application/json", what="folder/name")
 
 
 class SaveCSVFile(BaseNode):
@@ -158,9 +159,10 @@ class SaveCSVFile(BaseNode):
         writer = csv.DictWriter(out, fieldnames=list(self.data[0].keys()))
         writer.writeheader()
         writer.writerows(self.data)
-        return await _save(context, _join(P.path_text(self.folder), P.expand_name(self.filename)),
-                           out.getvalue().encode("utf-8"), kind="text", content_type="text/csv",
-                           what="folder/filename", make_folders=False)
+        target = join_name(P.path_text(self.folder), P.expand_name(self.filename))
+        return await save_bytes(context, target, out.getvalue().encode("utf-8"), kind="text",
+                                content_type="text/csv", what="folder/filename",
+                                make_folders=False)
 
 
 class LoadCSVFile(BaseNode):
@@ -177,11 +179,24 @@ class LoadCSVFile(BaseNode):
     async def process(self, context: Any) -> list[dict]:
         if not self.path:
             raise ValueError("path cannot be empty")
-        data = await asyncio.to_thread(_read, context.services, self.path, "path")
+        data = await asyncio.to_thread(read_bytes, context.services, self.path, "path")
         return list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
 
 
-def _read(services: Any, value: Any, what: str) -> bytes:
+async def save_in_folder(context: Any, folder: Any, name: str, data: bytes, *, kind: str,
+                         content_type: str) -> dict[str, Any]:
+    """Save ``data`` as ``name`` (already expanded) in ``folder``: an asset folder
+    (a FolderRef) or a path as SaveJSON takes one."""
+    resolved = P.resolve_folder(getattr(context, "services", None), folder)
+    if isinstance(resolved, str):  # a FolderRef: the asset folder's id ("" for none)
+        target, parent = name, resolved or None
+    else:
+        target, parent = join_name(P.path_text(folder), name), None
+    return await save_bytes(context, target, data, kind=kind, content_type=content_type,
+                            what="folder/name", parent_id=parent)
+
+
+def read_bytes(services: Any, value: Any, what: str) -> bytes:
     """One file's content, from the asset store or an allowed folder."""
     place = P.resolve(services, value, what=what)
     limit = P.max_read(services)
@@ -214,18 +229,12 @@ class SaveText(BaseNode):
     folder: Any = Field(default={"type": "folder", "uri": "", "asset_id": None, "data": None},
                         description="Name of the output folder: an asset folder (FolderRef), "
                                     "or a path as SaveJSON takes one.")
-    name: str = Field(default="%Y-%m-%d-%H-%M-%S.txt", title="Name", description=_NAME_HELP)
+    name: str = Field(default="%Y-%m-%d-%H-%M-%S.txt", title="Name", description=NAME_HELP)
 
     async def process(self, context: Any) -> dict[str, Any]:
         name = P.expand_name(self.name)
-        folder = P.resolve_folder(getattr(context, "services", None), self.folder)
-        if isinstance(folder, str):  # a FolderRef: the asset folder's id ("" for none)
-            target, parent = name, folder or None
-        else:
-            target, parent = _join(P.path_text(self.folder), name), None
-        return await _save(context, target, self.text.encode("utf-8"), kind="text",
-                           content_type=P.text_content_type(name), what="folder/name",
-                           parent_id=parent)
+        return await save_in_folder(context, self.folder, name, self.text.encode("utf-8"),
+                                    kind="text", content_type=P.text_content_type(name))
 
 
 class SaveTextFile(BaseNode):
@@ -239,16 +248,16 @@ class SaveTextFile(BaseNode):
 
     text: str = Field(default="", title="Text")
     folder: str = Field(default="", description="Path to the output folder.")
-    name: str = Field(default="%Y-%m-%d-%H-%M-%S.txt", title="Name", description=_NAME_HELP)
+    name: str = Field(default="%Y-%m-%d-%H-%M-%S.txt", title="Name", description=NAME_HELP)
 
     async def process(self, context: Any) -> dict[str, Any]:
         if not self.folder:
             raise ValueError("folder cannot be empty")
         name = P.expand_name(self.name)
-        return await _save(context, _join(P.path_text(self.folder), name),
-                           self.text.encode("utf-8"), kind="text",
-                           content_type=P.text_content_type(name), what="folder/name",
-                           make_folders=False)
+        return await save_bytes(context, join_name(P.path_text(self.folder), name),
+                                self.text.encode("utf-8"), kind="text",
+                                content_type=P.text_content_type(name), what="folder/name",
+                                make_folders=False)
 
 
 class SaveList(BaseNode):
@@ -261,13 +270,13 @@ class SaveList(BaseNode):
     node_type = "nodetool.list.SaveList"
 
     values: list[Any] = Field(default=[])
-    name: str = Field(default="text.txt", title="Name", description=_NAME_HELP)
+    name: str = Field(default="text.txt", title="Name", description=NAME_HELP)
 
     async def process(self, context: Any) -> dict[str, Any]:
         text = "\n".join(str(value) for value in self.values)
         name = P.expand_name(self.name)
-        return await _save(context, name, text.encode("utf-8"), kind="text",
-                           content_type="text/plain", what="name")
+        return await save_bytes(context, name, text.encode("utf-8"), kind="text",
+                                content_type="text/plain", what="name")
 
 
 class LoadTextFolder(BaseNode):
