@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -73,6 +74,17 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.set_authorizer(_deny_attach)
     return conn
+
+
+def _modify(path: Path, sql: str, params: Sequence[Any] = ()) -> tuple[int, int | None]:
+    """Run one statement that changes the database and commit it: (rows affected, last row id)."""
+    conn = _connect(path)
+    try:
+        cur = conn.execute(sql, params)
+        conn.commit()
+        return cur.rowcount, cur.lastrowid
+    finally:
+        conn.close()
 
 
 def _quote(name: str) -> str:
@@ -179,15 +191,10 @@ class Insert(_SQLiteNode):
     def _insert(self, path: Path) -> dict[str, Any]:
         columns = ", ".join(_quote(k) for k in self.data)
         marks = ", ".join("?" for _ in self.data)
-        conn = _connect(path)
-        try:
-            cur = conn.execute(f"INSERT INTO {_quote(self.table_name)} ({columns}) VALUES ({marks})",
-                               [_bindable(v) for v in self.data.values()])
-            conn.commit()
-            return {"row_id": cur.lastrowid, "rows_affected": cur.rowcount,
-                    "message": f"Inserted record with ID {cur.lastrowid}"}
-        finally:
-            conn.close()
+        count, row_id = _modify(path, f"INSERT INTO {_quote(self.table_name)} ({columns}) "
+                                      f"VALUES ({marks})", [_bindable(v) for v in self.data.values()])
+        return {"row_id": row_id, "rows_affected": count,
+                "message": f"Inserted record with ID {row_id}"}
 
 
 class Query(_SQLiteNode):
@@ -269,13 +276,8 @@ class Update(_SQLiteNode):
         sql = f"UPDATE {_quote(self.table_name)} SET {sets}"
         if self.where:
             sql += f" WHERE {self.where}"
-        conn = _connect(path)
-        try:
-            cur = conn.execute(sql, [_bindable(v) for v in self.data.values()])
-            conn.commit()
-            return {"rows_affected": cur.rowcount, "message": f"Updated {cur.rowcount} record(s)"}
-        finally:
-            conn.close()
+        count, _ = _modify(path, sql, [_bindable(v) for v in self.data.values()])
+        return {"rows_affected": count, "message": f"Updated {count} record(s)"}
 
 
 class Delete(_SQLiteNode):
@@ -301,13 +303,8 @@ class Delete(_SQLiteNode):
         return await asyncio.to_thread(self._delete, path)
 
     def _delete(self, path: Path) -> dict[str, Any]:
-        conn = _connect(path)
-        try:
-            cur = conn.execute(f"DELETE FROM {_quote(self.table_name)} WHERE {self.where}")
-            conn.commit()
-            return {"rows_affected": cur.rowcount, "message": f"Deleted {cur.rowcount} record(s)"}
-        finally:
-            conn.close()
+        count, _ = _modify(path, f"DELETE FROM {_quote(self.table_name)} WHERE {self.where}")
+        return {"rows_affected": count, "message": f"Deleted {count} record(s)"}
 
 
 class ExecuteSQL(_SQLiteNode):
