@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 import sysconfig
 import threading
@@ -60,6 +61,11 @@ def _installed_roots() -> tuple[Path, ...]:
 
 
 _INSTALLED = _installed_roots()
+# The same as text, as given and resolved: most modules are ruled out by a prefix test,
+# without resolving their paths (a few hundred realpath calls at every load).
+_INSTALLED_PREFIXES = tuple({os.path.join(str(r), "") for r in _INSTALLED} | {
+    os.path.join(os.path.abspath(v), "") for k, v in sysconfig.get_paths().items()
+    if k in ("stdlib", "platstdlib", "purelib", "platlib")})
 # module name -> its file as first imported; every module ever counted as user code.
 _loaded: dict[str, CodeFile] = {}
 _lock = threading.Lock()
@@ -67,8 +73,8 @@ _lock = threading.Lock()
 
 def _file_of(module: ModuleType) -> Path | None:
     file = getattr(module, "__file__", None)
-    if not file or not file.endswith(".py"):
-        return None  # namespace packages, extension modules: nothing to re-run
+    if not file or not file.endswith(".py") or file.startswith(_INSTALLED_PREFIXES):
+        return None  # namespace packages, extension modules, installed code: nothing to re-run
     path = Path(file).resolve()
     return None if any(path.is_relative_to(root) for root in _INSTALLED) else path
 
