@@ -11,14 +11,20 @@ from test_optional_extras import node_on, site_lacking
 from web.server import WebServer
 from web.test_web_nodes import graph
 
+# The table is made in the same run: the titles stream in before its name reaches Insert,
+# and each still gets its own insert (the engine once kept only the last).
 FEED_TO_TABLE = graph(
     [("feed", "lib.rss.FetchRSSFeed", {}),
+     ("table", "lib.sqlite.CreateTable", {"database_name": "news.db", "table_name": "news",
+                                          "columns": {"type": "record_type", "columns": [
+                                              {"name": "title", "data_type": "string"}]}}),
      ("make", "nodetool.dictionary.MakeDictionary", {}),
-     ("insert", "lib.sqlite.Insert", {"database_name": "news.db", "table_name": "news"}),
+     ("insert", "lib.sqlite.Insert", {}),
      ("o", "nodetool.output.Output", {"name": "inserted"})],
     [("feed", "title", "make", "title"), ("make", "output", "insert", "data"),
-     ("insert", "output", "o", "value")])
-FEED_TO_TABLE["nodes"][1]["dynamic_properties"] = {"title": ""}
+     ("table", "database_name", "insert", "database_name"),
+     ("table", "table_name", "insert", "table_name"), ("insert", "output", "o", "value")])
+FEED_TO_TABLE["nodes"][2]["dynamic_properties"] = {"title": ""}
 FEED_TO_TABLE["nodes"].insert(0, {"id": "url", "type": "nodetool.input.StringInput",
                                   "data": {"name": "url", "value": ""}})
 FEED_TO_TABLE["edges"].append({"source": "url", "sourceHandle": "output", "target": "feed",
@@ -28,10 +34,6 @@ FEED_TO_TABLE["edges"].append({"source": "url", "sourceHandle": "output", "targe
 async def test_feed_into_sqlite_in_a_worker_process(tmp_path):
     """A worker fetches a loopback feed (network.allow) and inserts each title into storage."""
     storage = tmp_path / "storage"
-    # The table exists first: a CreateTable in the same graph would race the inserts.
-    (storage / "sqlite").mkdir(parents=True)
-    with sqlite3.connect(storage / "sqlite" / "news.db") as conn:
-        conn.execute("CREATE TABLE news (title TEXT)")
     cfg = node_config("ws://127.0.0.1:1", storage={"path": str(storage)},
                       network={"allow": ["127.0.0.1"]}, engine={"isolation": "process"})
     with WebServer() as web:
