@@ -118,7 +118,7 @@ def test_node_option_routes_a_workflow_request(stack):
     args = json.dumps({"workflow_id": "temperature-table", "params": {"celsius": 100}})
     done = stack.call("workflow_request", "--args", args)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["outputs"]["fahrenheit"] == 212.0
+    assert json.loads(done.stdout)["outputs"]["fahrenheit"] == [212.0]
 
 
 def test_json_prints_one_object_per_frame(stack):
@@ -193,7 +193,7 @@ def test_a_workflow_on_a_terminal_keeps_only_lasting_lines(stack):
     finally:
         os.close(main)
     assert call.returncode == 0, seen
-    assert json.loads(out)["outputs"]["fahrenheit"] == 32.0
+    assert json.loads(out)["outputs"]["fahrenheit"] == [32.0]
     assert seen.count("\r\x1b[K") > 2, seen  # rewritten in place
     # What is left on the screen: the job's end, the live line erased before the result.
     (last,) = screen(seen)

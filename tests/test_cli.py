@@ -217,7 +217,7 @@ def test_demo_runs():
     assert "Word Stats" in out and "Conditional Logic Engine" in out
     assert "… job running" in out and "… job completed" in out
     assert "… node measure Measure Length: completed" in out
-    assert '"lengths": [1, 4, 4, 3, 9, 3, 7, 5, 2]' in out
+    assert '"lengths": [[1, 4, 4, 3, 9, 3, 7, 5, 2]]' in out
     assert "Route Decision: EXTREME_VALUE" in out
     assert "error [INVALID_ARGS]" in out and "unknown param 'txt'" in out
     assert "every call answered as expected" in out
@@ -287,7 +287,7 @@ def test_call_run_workflow_shows_progress(tmp_path):
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
-        assert result["outputs"]["summary"] == "100 °C = 212.0 °F = 373.15 K"
+        assert result["outputs"]["summary"] == ["100 °C = 212.0 °F = 373.15 K"]
         assert "… job running" in done.stderr and "… job completed" in done.stderr
         assert "… output fahrenheit = 212.0" in done.stderr
     finally:

@@ -61,7 +61,7 @@ async def test_saved_assets_show_in_list_assets(node):
     assert client._get_backend().pool is not None  # runs go to worker processes
     today = datetime.datetime.now().strftime("%Y%m%d")
     result = await call(op, "run_workflow", graph=EXAMPLE_LIKE)
-    ref = result["outputs"]["ref"]
+    [ref] = result["outputs"]["ref"]
     assert ref["type"] == "json" and ref["uri"] == f"asset://{ref['asset_id']}.json"
 
     top = await call(op, "list_assets")
@@ -104,7 +104,8 @@ async def test_refusals_and_files_allow_through_the_node(node):
                   edges=[("folder", "output", "save", "folder"), ("save", "output", "out", "value")])
     result = await call(op, "run_workflow", graph=save, params={"folder": str(allowed)})
     assert json.loads((allowed / "x.json").read_text()) == {"a": 1}
-    assert result["outputs"]["ref"]["uri"] == (allowed / "x.json").as_uri()
+    [ref] = result["outputs"]["ref"]
+    assert ref["uri"] == (allowed / "x.json").as_uri()
     listing = _graph(folder, {"id": "list", "type": "lib.os.ListFiles", "data": {"pattern": "*.json"}},
                      {"id": "collect", "type": "nodetool.control.Collect", "data": {}},
                      {"id": "out", "type": "nodetool.output.Output", "data": {"name": "files"}},
@@ -112,7 +113,23 @@ async def test_refusals_and_files_allow_through_the_node(node):
                             ("list", "file", "collect", "input_item"),
                             ("collect", "output", "out", "value")])
     result = await call(op, "run_workflow", graph=listing, params={"folder": str(allowed)})
-    assert result["outputs"]["files"] == [str(allowed / "x.json")]
+    assert result["outputs"]["files"] == [[str(allowed / "x.json")]]
     answer = await op.call("run_workflow", {"graph": listing, "params": {"folder": "/tmp"}},
                            timeout=30 * TIME)
     assert answer["status"] == "error" and "files.allow" in answer["error"], answer
+
+
+async def test_a_files_allow_folder_that_is_missing_is_warned_about_once_at_start(tmp_path, caplog):
+    """A files.allow entry that is not a folder logs one warning naming it when the node starts."""
+    from nodetool_gateway.backend import Backend
+
+    there = tmp_path / "exports"
+    there.mkdir()
+    missing = tmp_path / "not-made-yet"
+    cfg = node_config("ws://127.0.0.1:1", storage={"path": str(tmp_path / "s")},
+                      files={"allow": [str(there), str(missing)]})
+    with caplog.at_level("WARNING", logger="nodetool_gateway"):
+        await Backend(cfg).close()
+    lines = [r.getMessage() for r in caplog.records if "files.allow" in r.getMessage()]
+    assert lines == [f"files.allow: {missing} is not a folder (yet): file node types cannot use "
+                     "it until it is made"]

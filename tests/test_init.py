@@ -85,7 +85,7 @@ def test_a_scaffolded_node_answers_its_handler_and_runs_its_workflow(tmp_path):
             run = call(url, "run_workflow", {"workflow_id": "temperature-table",
                                              "params": {"celsius": 100}})
             assert run["status"] == "completed"
-            assert run["outputs"]["fahrenheit"] == 212.0
+            assert run["outputs"]["fahrenheit"] == [212.0]
         finally:
             rc, err = stop(node)
     assert rc == 0, err

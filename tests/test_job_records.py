@@ -31,7 +31,7 @@ async def test_run_on_a_full_disk_says_the_job_was_not_recorded(tmp_path, caplog
         answer = await op.call("run_workflow", {"graph": GRAPH}, timeout=30 * TIME)
         assert answer["status"] == "success", answer
         result = answer["result"]
-        assert result["outputs"] == {"v": 6}
+        assert result["outputs"] == {"v": [6]}
         assert result["record_error"].startswith("not recorded: database or disk is full")
         job = (await op.call("get_job", {"job_id": result["job_id"]}, timeout=10 * TIME))["result"]
         assert job["status"] == "completed" and job["record_error"] == result["record_error"]

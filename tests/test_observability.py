@@ -103,7 +103,7 @@ async def test_metrics_count_real_calls():
                 unknown = await op.call("no_such_command", {})
                 assert unknown["code"] == "UNKNOWN_COMMAND"
                 run = await op.call("run_workflow", {"graph": GRAPH}, timeout=30 * TIME)
-                assert run["result"]["outputs"] == {"q": 2.0}
+                assert run["result"]["outputs"] == {"q": [2.0]}
             after = await scrape(client)
         finally:
             client.stop()

@@ -106,7 +106,7 @@ async def test_node_id_routes_and_never_reaches_the_handler():
         answer = await op.run_workflow(workflow_id="temperature-table", params={"celsius": 100},
                                        node_id="test-node", timeout=30 * TIME)
         assert answer["status"] == "completed", answer
-        assert answer["result"]["outputs"]["fahrenheit"] == 212.0
+        assert answer["result"]["outputs"]["fahrenheit"] == [212.0]
         answer = await op.send({"type": "custom_message", "text": "hi", "node_id": "test-node"},
                                timeout=10 * TIME)
         assert (answer["status"], answer["result"]) == ("success", {"other": "hi"})

@@ -362,8 +362,8 @@ async def test_edited_node_module_runs_its_new_code_in_the_workers(peer, tmp_pat
     async with Reloading(path) as node:
         conn, _ = await peer.registered()
         first = await conn.call("run_workflow", {"graph": graph})
-        assert first["result"]["outputs"] == {"out": "x-v1"}, first
+        assert first["result"]["outputs"] == {"out": ["x-v1"]}, first
         write_code(tmp_path / f"{mod}.py", source.format(mod=mod, tag="-version2"))
         await node.next_applied()
         second = await conn.call("run_workflow", {"graph": graph})
-        assert second["result"]["outputs"] == {"out": "x-version2"}, second
+        assert second["result"]["outputs"] == {"out": ["x-version2"]}, second

@@ -62,6 +62,10 @@ class Backend:
         if recovered:
             log.warning("%d job(s) were running when the node last stopped: marked failed", recovered)
         self.assets = AssetStore(self.db, storage / "assets")
+        for folder in config.files.allow:
+            if not Path(folder).expanduser().is_dir():
+                log.warning("files.allow: %s is not a folder (yet): file node types cannot use "
+                            "it until it is made", folder)
         self.workflows = WorkflowStore([Path(p) for p in config.workflows.paths],
                                        bundled=BUNDLED_WORKFLOWS)
         self.workflows.scan()

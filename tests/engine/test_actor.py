@@ -146,7 +146,7 @@ async def test_a_finished_run_is_freed_without_the_garbage_collector(monkeypatch
     gc.disable()
     try:
         result = await run_workflow(graph, registry=reg, on_event=[].append)
-        assert result.outputs == {"r": 1}
+        assert result.outputs == {"r": [1]}
         assert runs and runs[0]() is None  # no reference cycle kept the run alive
     finally:
         if was_enabled:
@@ -164,5 +164,5 @@ async def test_keeps_running_when_an_async_listener_raises():
         raise RuntimeError("listener bug")
 
     result = await run_workflow(graph, registry=reg, on_event=broken)
-    assert result.status == "completed" and result.outputs == {"r": 1}
+    assert result.status == "completed" and result.outputs == {"r": [1]}
     assert seen.count("completed") == 3  # both nodes and the job

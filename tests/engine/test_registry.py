@@ -288,3 +288,18 @@ def test_builds_default_registries_cheaply_and_independently():
     assert second.sources == [("library", len(second))]
     second.register(t.Const)
     assert "test.Const" not in first
+
+
+def test_loading_the_node_types_imports_no_parsing_or_table_library():
+    """The node and each worker load every node type at start; the libraries behind the
+    HTML, PDF, table and HTTP types (about 0.1 s each) are imported when a run uses them."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from nodetool_gateway.engine.registry import default_registry\n"
+            "default_registry()\n"
+            "print(sorted(m for m in ('bs4', 'markdownify', 'pandas', 'pypdf', 'httpx')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

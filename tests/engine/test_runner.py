@@ -44,7 +44,7 @@ async def test_runs_nodes_in_dependency_order():
                  "m": ("test.fn.Mul", {"b": 10})},
                 ["add.output -> m.a", "c1.output -> add.a", "c2.output -> add.b", "m.output -> o.value"])
     result, events = await run(g)
-    assert result.status == "completed" and result.outputs == {"sum": 50.0}
+    assert result.status == "completed" and result.outputs == {"sum": [50.0]}
     assert result.error is None and result.error_node_id is None
     for node_id in ("c1", "c2", "add", "m"):
         assert statuses(events, node_id) == ["running", "completed"]
@@ -58,7 +58,7 @@ async def test_runs_independent_branches_concurrently():
                  "o1": ("nodetool.output.Output", {"name": "one"}), "o2": ("nodetool.output.Output", {"name": "two"})},
                 ["s1.output -> o1.value", "s2.output -> o2.value"])
     result, events = await run(g)
-    assert result.outputs == {"one": 1.0, "two": 2.0}
+    assert result.outputs == {"one": [1.0], "two": [2.0]}
     last_start = max(index_of(events, "s1", "running"), index_of(events, "s2", "running"))
     first_end = min(index_of(events, "s1", "completed"), index_of(events, "s2", "completed"))
     assert last_start < first_end
@@ -69,7 +69,7 @@ async def test_collects_a_stream_in_order():
     g = t.graph({"n": ("Count", {"n": 4}), "col": "Collect", "o": ("nodetool.output.Output", {"name": "all"})},
                 ["n.output -> col.input_item", "col.output -> o.value"])
     result, events = await run(g)
-    assert result.outputs == {"all": [0, 10, 20, 30]}
+    assert result.outputs == {"all": [[0, 10, 20, 30]]}
     assert statuses(events, "col") == ["running", "completed"]
 
 
@@ -79,7 +79,7 @@ async def test_streams_from_a_plain_generator():
                  "o": ("nodetool.output.Output", {"name": "all"})},
                 ["n.output -> col.input_item", "col.output -> o.value"])
     result, _ = await run(g)
-    assert result.outputs == {"all": [0, 1, 2]}
+    assert result.outputs == {"all": [[0, 1, 2]]}
 
 
 async def test_runs_an_on_any_node_once_per_streamed_item():
@@ -93,7 +93,7 @@ async def test_runs_an_on_any_node_once_per_streamed_item():
     assert statuses(events, "add") == ["running", "completed"] * 3
     assert result.outputs["sums"] == [1.0, 11.0, 21.0]
     # end-of-stream passes through the per-item node, so Collect finishes
-    assert result.outputs["collected"] == [1.0, 11.0, 21.0]
+    assert result.outputs["collected"] == [[1.0, 11.0, 21.0]]
 
 
 async def test_lines_up_streams_with_zip_all_and_reuses_constants():
@@ -105,7 +105,7 @@ async def test_lines_up_streams_with_zip_all_and_reuses_constants():
                  "col.output -> o.value"],
                 z={"sync_mode": "zip_all"})
     result, _ = await run(g)
-    assert result.outputs["rows"] == [[0, 0, "k"], [1, 100, "k"], [2, 200, "k"]]
+    assert result.outputs["rows"] == [[[0, 0, "k"], [1, 100, "k"], [2, 200, "k"]]]
 
 
 async def test_zips_a_stream_with_its_own_index():
@@ -115,7 +115,7 @@ async def test_zips_a_stream_with_its_own_index():
                 ["e.output -> z.a", "e.index -> z.b", "z.output -> col.input_item", "col.output -> o.value"],
                 z={"sync_mode": "zip_all"})
     result, _ = await run(g)
-    assert result.outputs["rows"] == [["a", 0, None], ["b", 1, None], ["c", 2, None]]
+    assert result.outputs["rows"] == [[["a", 0, None], ["b", 1, None], ["c", 2, None]]]
 
 
 async def test_ends_an_empty_stream_without_running_consumers():
@@ -126,7 +126,7 @@ async def test_ends_an_empty_stream_without_running_consumers():
                  "add.output -> o2.value"])
     result, events = await run(g)
     assert result.status == "completed"
-    assert result.outputs == {"all": []}
+    assert result.outputs == {"all": [[]], "sums": []}
     assert statuses(events, "add") == []
 
 
@@ -136,7 +136,7 @@ async def test_routes_each_output_of_a_multi_output_node():
                  "d": ("nodetool.output.Output", {"name": "diff"})},
                 ["sd.sum -> s.value", "sd.diff -> d.value"])
     result, events = await run(g)
-    assert result.outputs == {"sum": 8.0, "diff": 2.0}
+    assert result.outputs == {"sum": [8.0], "diff": [2.0]}
     completed = [e for e in events if e.get("node_id") == "sd" and e.get("status") == "completed"]
     assert completed[0]["result"] == {"sum": 8.0, "diff": 2.0}
 
@@ -149,7 +149,7 @@ async def test_fills_dynamic_properties_from_edges_and_data():
                 ["c.output -> f.who", "f.output -> o.value"],
                 f={"dynamic_properties": {"greeting": "Hello", "who": None}})
     result, _ = await run(g)
-    assert result.outputs == {"text": "Hello, world!"}
+    assert result.outputs == {"text": ["Hello, world!"]}
 
 
 async def test_ignores_data_for_connected_properties():
@@ -158,7 +158,7 @@ async def test_ignores_data_for_connected_properties():
                  "o": ("nodetool.output.Output", {"name": "r"})},
                 ["c.output -> a.a", "a.output -> o.value"])
     result, _ = await run(g)
-    assert result.outputs == {"r": 3.0}
+    assert result.outputs == {"r": [3.0]}
 
 
 async def test_maps_params_to_input_nodes():
@@ -168,9 +168,9 @@ async def test_maps_params_to_input_nodes():
                  "o": ("nodetool.output.Output", {"name": "text"}), "o2": ("nodetool.output.Output", {"name": "count"})},
                 ["i.output -> o.value", "n.output -> o2.value"])
     result, _ = await run(g, params={"count": "7"})
-    assert result.outputs == {"text": "default", "count": 7}
+    assert result.outputs == {"text": ["default"], "count": [7]}
     result, _ = await run(g, params={"text": "given"})
-    assert result.outputs == {"text": "given", "count": 1}
+    assert result.outputs == {"text": ["given"], "count": [1]}
 
 
 async def test_refuses_unknown_params_before_any_event():
@@ -206,7 +206,7 @@ async def test_records_sink_values_through_their_process():
                 ["c.output -> u.value", "c.output -> anon.value", "c.output -> p.value",
                  "n.output -> many.value", "none.output -> skip.value"])
     result, events = await run(g)
-    assert result.outputs == {"loud": "HI", "anon": "hi", "many": [0, 10, 20]}
+    assert result.outputs == {"loud": ["HI"], "anon": ["hi"], "many": [0, 10, 20], "skipped": []}
     assert {"type": "preview_update", "node_id": "p", "value": "hi"} in events
     updates = [e for e in events if e["type"] == "output_update"]
     assert {"type": "output_update", "node_id": "u", "node_name": "Upper Out", "output_name": "loud",
@@ -292,7 +292,7 @@ async def test_sends_events_in_order_with_nodetool_fields():
     ]
     final = events[6]
     assert final["type"] == "job_update" and final["status"] == "completed"
-    assert final["result"] == {"outputs": {"r": 4}} and final["error"] is None
+    assert final["result"] == {"outputs": {"r": [4]}} and final["error"] is None
     assert final["job_id"] == "job-1" and final["duration"] == pytest.approx(result.duration)
     assert len(events) == 7
 
@@ -340,7 +340,7 @@ async def test_summarizes_large_node_results_in_events():
     g = t.graph({"b": ("Big", {"n": 5000}), "o": ("nodetool.output.Output", {"name": "r"})},
                 ["b.output -> o.value"])
     result, events = await run(g)
-    assert len(result.outputs["r"]) == 5000
+    assert [len(value) for value in result.outputs["r"]] == [5000]
     done = events[index_of(events, "b", "completed")]
     assert done["result"] == {"output": "<list of 5000 items, truncated>"}
 
@@ -353,7 +353,7 @@ async def test_keeps_running_when_the_listener_raises():
     g = t.graph({"c": ("Const", {"value": 1}), "o": ("nodetool.output.Output", {"name": "r"})},
                 ["c.output -> o.value"])
     result = await run_workflow(g, registry=REG, on_event=broken)
-    assert result.status == "completed" and result.outputs == {"r": 1}
+    assert result.status == "completed" and result.outputs == {"r": [1]}
 
 
 async def test_ignores_control_edges_and_comments_when_running():
@@ -364,7 +364,7 @@ async def test_ignores_control_edges_and_comments_when_running():
     g.edges.append(GraphEdge(id="k", source="o", source_handle="__control__", target="c",
                              target_handle="__control__", edge_type="control"))
     result, _ = await run(g)
-    assert result.outputs == {"r": 1}
+    assert result.outputs == {"r": [1]}
 
 
 async def test_runs_a_workflow_given_as_a_dict_or_a_loaded_file():
@@ -376,7 +376,7 @@ async def test_runs_a_workflow_given_as_a_dict_or_a_loaded_file():
                    "targetHandle": "value"}]}}
     for workflow in (doc, load_workflow(doc), load_workflow(doc).graph):
         result, events = await run(workflow)
-        assert result.outputs == {"r": 2}
+        assert result.outputs == {"r": [2]}
     assert events[0]["workflow_id"] is None  # a bare Graph carries no id
     _, events = await run(doc)
     assert events[0]["workflow_id"] == "wf-9"
@@ -395,7 +395,7 @@ def chain(n: int) -> dict:
 async def test_runs_a_ten_thousand_node_chain():
     """A 10,000-node chain runs to the right answer (its speed: benchmarks/engine_overhead.py)."""
     result, events = await run(chain(10_000))
-    assert result.status == "completed" and result.outputs == {"r": 9999.0}
+    assert result.status == "completed" and result.outputs == {"r": [9999.0]}
     assert len(events) == 2 * 10_000 + 3 + 2
 
 
@@ -409,7 +409,7 @@ async def test_runs_a_thousand_wide_fan_out_and_in():
         edges += [f"c.output -> a{i}.a", f"a{i}.output -> col.input_item"]
     result, _ = await run(t.graph(nodes, edges))
     assert result.status == "completed"
-    assert sorted(result.outputs["all"]) == [1.0 + i for i in range(n)]
+    assert [sorted(value) for value in result.outputs["all"]] == [[1.0 + i for i in range(n)]]
 
 
 async def test_refuses_a_graph_over_max_nodes():

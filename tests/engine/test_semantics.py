@@ -31,7 +31,7 @@ async def test_sends_no_none_down_an_edge():
                 ["d.output -> get.dictionary", "get.output -> fmt.x", "fmt.output -> out.value"])
     result, events = await run(g)
     assert result.status == "completed", result.error
-    assert result.outputs == {}
+    assert result.outputs == {"out": []}
     assert ran(events, "get") and not ran(events, "fmt")
 
 
@@ -47,7 +47,7 @@ async def test_keeps_the_property_value_on_an_empty_input():
                  "len.output -> n.value", "get.output -> v.value"])
     result, _ = await run(g)
     assert result.status == "completed", result.error
-    assert result.outputs == {"n": 3, "v": "own"}
+    assert result.outputs == {"n": [3], "v": ["own"]}
 
 
 async def test_sends_previews_as_preview_updates_not_outputs():
@@ -57,7 +57,7 @@ async def test_sends_previews_as_preview_updates_not_outputs():
                  "o": ("nodetool.output.Output", {"name": "o"})},
                 ["s.output -> p.value", "s.output -> o.value"])
     result, events = await run(g)
-    assert result.outputs == {"o": "hi"}
+    assert result.outputs == {"o": ["hi"]}
     assert {"type": "preview_update", "node_id": "p", "value": "hi"} in events
     assert not any(e["type"] == "output_update" and e["node_id"] == "p" for e in events)
 
@@ -69,7 +69,7 @@ async def test_formats_single_brace_names():
                  "o": ("nodetool.output.Output", {"name": "o"})},
                 ["s.output -> f.name", "f.output -> o.value"])
     result, _ = await run(g)
-    assert result.outputs == {"o": "Ann and Ann, {other}"}
+    assert result.outputs == {"o": ["Ann and Ann, {other}"]}
 
 
 def loop_graph(items: Any, group_type: str = "nodetool.workflows.base_node.Group"):
@@ -92,7 +92,7 @@ async def test_runs_a_group_once_per_item_in_order():
     """A group with GroupInput/GroupOutput runs its members per item and lists the results in order."""
     result, events = await run(loop_graph([1, 2, 3]))
     assert result.status == "completed", result.error
-    assert result.outputs == {"sums": [11, 12, 13]}
+    assert result.outputs == {"sums": [[11, 12, 13]]}
     assert sum(1 for e in events if e["type"] == "node_update" and e["node_id"] == "add"
                and e["status"] == "completed") == 3
     assert [e["status"] for e in events if e["type"] == "job_update"] == ["running", "completed"]
@@ -101,9 +101,9 @@ async def test_runs_a_group_once_per_item_in_order():
 async def test_runs_the_older_loop_type_and_an_empty_list():
     """Runs nodetool.group.Loop the same way; an empty list gives an empty list."""
     result, _ = await run(loop_graph([5], "nodetool.group.Loop"))
-    assert result.outputs == {"sums": [15]}
+    assert result.outputs == {"sums": [[15]]}
     result, events = await run(loop_graph([]))
-    assert result.outputs == {"sums": []} and not ran(events, "add")
+    assert result.outputs == {"sums": [[]]} and not ran(events, "add")
 
 
 async def test_loops_over_a_dictionary_as_key_value_pairs():
@@ -120,7 +120,7 @@ async def test_loops_over_a_dictionary_as_key_value_pairs():
         if node.id in ("gi", "key", "go"):
             node.parent_id = "grp"
     result, _ = await run(g)
-    assert result.outputs == {"keys": ["a", "b"]}
+    assert result.outputs == {"keys": [["a", "b"]]}
 
 
 async def test_fails_the_group_when_a_member_fails():
@@ -140,7 +140,7 @@ async def test_leaves_a_group_without_group_input_an_annotation():
     g.nodes.append(GraphNode(id="inner", type="nodetool.constant.String", data={"value": "y"},
                              parent_id="grp"))
     result, _ = await run(g)
-    assert result.status == "completed" and result.outputs == {"o": "x"}
+    assert result.status == "completed" and result.outputs == {"o": ["x"]}
 
 
 async def test_values_that_come_before_the_other_inputs_each_get_a_run():

@@ -112,7 +112,7 @@ async def test_list_and_run_workflows(node, op):
     run = await op.invoke(device_id, "nodetool.run_workflow",
                           {"workflow_id": "temperature-table", "params": {"celsius": 30}})
     outputs = json.loads(run["payloadJSON"])["outputs"]
-    assert outputs == {"fahrenheit": 86.0, "kelvin": 303.15, "summary": "30 °C = 86.0 °F = 303.15 K"}
+    assert outputs == {"fahrenheit": [86.0], "kelvin": [303.15], "summary": ["30 °C = 86.0 °F = 303.15 K"]}
     job = await op.invoke(device_id, "nodetool.get_job", {"job_id": run["payload"]["job_id"]})
     assert job["payload"]["status"] == "completed"
 

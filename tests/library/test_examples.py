@@ -19,8 +19,9 @@ async def run(path: Path, params: dict | None = None):
 
 
 async def run_shown(path: Path, params: dict | None = None):
-    """The run, and its outputs together with what its Preview nodes showed, by name
-    (NodeTool sends previews as ``preview_update`` events, not as job outputs)."""
+    """The run, and its outputs together with what its Preview nodes showed, by name, each
+    as a list of the values received in order (NodeTool sends previews as
+    ``preview_update`` events, not as job outputs)."""
     workflow = json.loads(path.read_text(encoding="utf-8"))
     names = {n["id"]: (n.get("data") or {}).get("name") or n["id"]
              for n in workflow["graph"]["nodes"]}
@@ -33,7 +34,7 @@ async def run_shown(path: Path, params: dict | None = None):
     result = await run_workflow(workflow, params=params or {}, registry=default_registry(),
                                 on_event=seen)
     shown = dict(result.outputs)
-    shown.update({k: v[0] if len(v) == 1 else v for k, v in previews.items()})
+    shown.update(previews)
     return result, shown
 
 
@@ -43,7 +44,9 @@ async def test_nodetool_example(name):
     case = EXPECTED[name]
     result, shown = await run_shown(EXAMPLES / name, case["inputs"])
     assert result.status == "completed", result.error
-    assert shown == case["outputs"]
+    # expected.json stores one value per name ({name: value}); the run lists every value
+    # an output (or Preview) received ({name: [values]}), so each expected value is wrapped.
+    assert shown == {name: [value] for name, value in case["outputs"].items()}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -56,11 +59,12 @@ async def test_conditional_logic_other_routes():
     """Routes a high and a low value through the other branches of Conditional Logic Engine."""
     high = await run(EXAMPLES / "Conditional Logic Engine.json", {"value": 150})
     assert high.status == "completed", high.error
-    text = high.outputs["decision_result"]
+    [text] = high.outputs["decision_result"]
     assert "- Greater than 100? True" in text and "EXTREME_VALUE" in text
     assert "HIGH VALUE: 150 is greater than 100" in text
     low = await run(EXAMPLES / "Conditional Logic Engine.json", {"value": 10})
-    assert "LOW VALUE: 10 is less than 50" in low.outputs["decision_result"]
+    [low_text] = low.outputs["decision_result"]
+    assert "LOW VALUE: 10 is less than 50" in low_text
 
 
 async def test_filter_json_data_other_input():
@@ -68,12 +72,12 @@ async def test_filter_json_data_other_input():
     rows = json.dumps([{"name": "A", "age": 31}, {"name": "B", "age": 30}, {"name": "C", "age": 50}])
     result, shown = await run_shown(EXAMPLES / "Filter JSON Data.json", {"json_string": rows})
     assert result.status == "completed", result.error
-    assert json.loads(shown["Filtered JSON"]) == [{"name": "A", "age": 31}, {"name": "C", "age": 50}]
+    assert [json.loads(v) for v in shown["Filtered JSON"]] == [[{"name": "A", "age": 31}, {"name": "C", "age": 50}]]
 
 
 @pytest.mark.parametrize("params, expected", [
-    ({}, {"lengths": [3, 5, 5, 3, 5, 4, 3, 4, 3], "count": 9, "longest": 5}),
-    ({"text": "hello big world"}, {"lengths": [5, 3, 5], "count": 3, "longest": 5}),
+    ({}, {"lengths": [[3, 5, 5, 3, 5, 4, 3, 4, 3]], "count": [9], "longest": [5]}),
+    ({"text": "hello big world"}, {"lengths": [[5, 3, 5]], "count": [3], "longest": [5]}),
 ])
 async def test_word_stats(params, expected):
     """Streams words through ForEach -> Length -> Collect and reports lengths, count, longest."""
@@ -83,8 +87,8 @@ async def test_word_stats(params, expected):
 
 
 @pytest.mark.parametrize("params, expected", [
-    ({}, {"fahrenheit": 68.0, "kelvin": 293.15, "summary": "20 °C = 68.0 °F = 293.15 K"}),
-    ({"celsius": 100}, {"fahrenheit": 212.0, "kelvin": 373.15, "summary": "100 °C = 212.0 °F = 373.15 K"}),
+    ({}, {"fahrenheit": [68.0], "kelvin": [293.15], "summary": ["20 °C = 68.0 °F = 293.15 K"]}),
+    ({"celsius": 100}, {"fahrenheit": [212.0], "kelvin": [373.15], "summary": ["100 °C = 212.0 °F = 373.15 K"]}),
 ])
 async def test_temperature_table(params, expected):
     """Converts Celsius with math nodes and formats the summary with FormatText."""

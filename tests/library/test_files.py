@@ -110,7 +110,12 @@ def bad_paths(box: Sandbox, kind: str) -> dict[str, str]:
 @pytest.mark.parametrize("node_name", sorted(NAMING))
 async def test_every_file_node_refuses_escapes(box, node_name, case):
     """Refuses '..', absolute paths outside files.allow and links leading out, naming files.allow."""
-    make, kind = NAMING[node_name]
+    await assert_refused(box, *NAMING[node_name], case)
+
+
+async def assert_refused(box: Sandbox, make: Any, kind: str, case: str) -> None:
+    """``make(path)`` with the ``case`` of bad path fails naming files.allow and the reason,
+    and nothing outside nor in the asset store changes."""
     path = bad_paths(box, kind)[case]
     before = box.outside_listing()
     with pytest.raises(P.PathRefused) as caught:

@@ -42,12 +42,12 @@ def sinks(workflow: dict) -> dict[str, str]:
 
 
 def shown(r) -> dict:
-    """The job's outputs, and by node id the last value each Preview showed (previews
-    come as preview_update events, not job outputs)."""
+    """The job's outputs ({name: [values]}), and by node id the last value each Preview
+    showed, as a one-entry list (previews come as preview_update events, not job outputs)."""
     values = dict(r.outputs)
     for u in r.updates:
         if u["update_type"] == "preview_update":
-            values[u["data"]["node_id"]] = u["data"]["value"]
+            values[u["data"]["node_id"]] = [u["data"]["value"]]
     return values
 
 
@@ -77,10 +77,12 @@ async def test_example_runs_end_to_end(node, name):
     values = shown(r)
     for output, kind in sinks(workflow).items():
         assert output in values, (output, sorted(values))
-        value = values[output]
-        assert value is not None and value != ""
-        if kind in DECLARED:
-            assert isinstance(value, DECLARED[kind]), (output, value)
+        received = values[output]
+        assert isinstance(received, list) and received, (output, received)
+        for value in received:
+            assert value is not None and value != ""
+            if kind in DECLARED:
+                assert isinstance(value, DECLARED[kind]), (output, value)
     kinds = r.kinds()
     last_output = max(k for k, kind in enumerate(kinds) if kind in ("output_update", "preview_update"))
     assert "chunk" in kinds and kinds.index("chunk") < last_output

@@ -44,8 +44,9 @@ async def test_daily_digest_summarizes_a_loopback_feed(node):
                       timeout=EXAMPLE_TIMEOUT)
         assert [p for m, p, _ in web.requests] == ["/feed.xml"]
     assert r.ok, r.answer.get("error")
-    digest = r.outputs["digest"]
-    digest = digest[-1] if isinstance(digest, list) else digest
+    digests = r.outputs["digest"]
+    assert isinstance(digests, list) and digests, digests
+    digest = digests[-1]
     assert isinstance(digest, str) and digest.strip()
     job = await node.call("get_job", {"job_id": r.answer["result"]["job_id"]})
     assert job["result"]["status"] == "completed"
@@ -62,7 +63,8 @@ async def test_flashcard_generator_stores_the_generated_rows(node, tmp_path):
     r = await run(node, g, timeout=EXAMPLE_TIMEOUT)
     assert r.ok, r.answer.get("error")
     generated = r.outputs["generated"]
-    frame = generated[-1] if isinstance(generated, list) else generated
+    assert isinstance(generated, list) and generated, generated
+    frame = generated[-1]
     with sqlite3.connect(tmp_path / "storage" / "sqlite" / "flashcards.db") as conn:
         columns = [c[1] for c in conn.execute("PRAGMA table_info(study_cards)")]
         stored = conn.execute("SELECT question, answer, category FROM study_cards ORDER BY id").fetchall()

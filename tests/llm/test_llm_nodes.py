@@ -85,7 +85,7 @@ async def test_agent_streams_chunks_before_the_end_and_logs_usage(node):
     """Agent streams its tokens as chunk updates before the job ends, and logs token usage."""
     r = await run(node, agent_graph())
     assert r.ok, r.answer.get("error")
-    text = r.outputs["answer"]
+    [text] = r.outputs["answer"]
     assert isinstance(text, str) and text.strip()
     kinds = r.kinds()
     chunks = [c for c in r.chunks() if c["content"]]
@@ -105,7 +105,8 @@ async def test_agent_through_the_anthropic_api(node):
     """Agent works through an anthropic-type provider (llama-server's /v1/messages)."""
     r = await run(node, agent_graph({"type": "language_model", "provider": "claude", "id": MODEL_ALIAS}))
     assert r.ok, r.answer.get("error")
-    assert r.outputs["answer"].strip() and len(r.chunks()) >= 2
+    [answer] = r.outputs["answer"]
+    assert answer.strip() and len(r.chunks()) >= 2
 
 
 async def test_agent_with_history_and_dynamic_outputs(node):
@@ -118,7 +119,8 @@ async def test_agent_with_history_and_dynamic_outputs(node):
     g["edges"] += [{"source": "agent", "sourceHandle": "greeting", "target": "o2", "targetHandle": "value"}]
     r = await run(node, g)
     assert r.ok, r.answer.get("error")
-    assert isinstance(r.outputs["greeting"], str) and r.outputs["greeting"]
+    [greeting] = r.outputs["greeting"]
+    assert isinstance(greeting, str) and greeting
 
 
 async def test_summarizers(node):
@@ -132,7 +134,8 @@ async def test_summarizers(node):
                ("s", "text", "o", "value"), ("s2", "output", "o2", "value")])
     r = await run(node, g)
     assert r.ok, r.answer.get("error")
-    assert r.outputs["summary"].strip() and r.outputs["old_summary"].strip()
+    [summary], [old_summary] = r.outputs["summary"], r.outputs["old_summary"]
+    assert summary.strip() and old_summary.strip()
     assert {c["node_id"] for c in r.chunks()} == {"s", "s2"}
 
 
@@ -144,7 +147,8 @@ async def test_classifier_picks_one_of_the_categories(node):
                out("o", "label")], [("c", "output", "o", "value")])
     r = await run(node, g)
     assert r.ok, r.answer.get("error")
-    assert r.outputs["label"] in categories
+    [label] = r.outputs["label"]
+    assert label in categories
     g["nodes"][0]["data"]["categories"] = ["only"]
     r = await run(node, g)
     assert not r.ok and "At least 2 categories are required" in r.answer["error"]
@@ -159,7 +163,8 @@ async def test_extractor_returns_declared_fields(node):
               [("x", "name", "o1", "value"), ("x", "year", "o2", "value")])
     r = await run(node, g)
     assert r.ok, r.answer.get("error")
-    assert isinstance(r.outputs["name"], str) and isinstance(r.outputs["year"], int)
+    [name], [year] = r.outputs["name"], r.outputs["year"]
+    assert isinstance(name, str) and isinstance(year, int)
     del g["nodes"][0]["dynamic_outputs"]
     g["edges"] = []
     bad = await node.call("validate_workflow", {"graph": g})
@@ -177,10 +182,8 @@ async def test_list_generator_streams_items_as_they_are_parsed(node):
     r = await run(node, g)
     assert r.ok, r.answer.get("error")
     items = r.outputs["items"]
-    items = items if isinstance(items, list) else [items]
     assert 1 <= len(items) <= 3 and all(isinstance(i, str) and i.endswith("!") for i in items)
-    indexes = r.outputs["indexes"]
-    assert (indexes if isinstance(indexes, list) else [indexes]) == list(range(len(items)))
+    assert r.outputs["indexes"] == list(range(len(items)))
     # The first item was out while the model was still writing.
     kinds = r.kinds()
     first_item = next(k for k, u in enumerate(r.updates)
@@ -199,12 +202,11 @@ async def test_data_generator_yields_rows_of_the_declared_columns(node):
     r = await run(node, g)
     assert r.ok, r.answer.get("error")
     records = r.outputs["records"]
-    records = records if isinstance(records, list) else [records]
     assert 1 <= len(records) <= 3
     for rec in records:
         assert set(rec) == {"name", "calories"}
         assert rec["calories"] is None or isinstance(rec["calories"], int)
-    df = r.outputs["table"]
+    [df] = r.outputs["table"]
     assert df["type"] == "dataframe" and [c["name"] for c in df["columns"]] == ["name", "calories"]
     assert df["data"] == [[rec["name"], rec["calories"]] for rec in records]
 
@@ -223,8 +225,9 @@ async def test_structured_output_and_chart_generators(node):
               [("s", "city", "o1", "value"), ("s", "population", "o2", "value"), ("c", "output", "o3", "value")])
     r = await run(node, g)
     assert r.ok, r.answer.get("error")
-    assert isinstance(r.outputs["city"], str) and isinstance(r.outputs["population"], int)
-    chart = r.outputs["chart"]
+    [city], [population] = r.outputs["city"], r.outputs["population"]
+    assert isinstance(city, str) and isinstance(population, int)
+    [chart] = r.outputs["chart"]
     assert chart["type"] == "chart_config" and chart["data"]["type"] == "chart_data"
     assert isinstance(chart["data"]["series"], list) and isinstance(chart["title"], str)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["WebServer", "minimal_pdf", "RSS", "ATOM", "PAGE"]
@@ -70,6 +71,8 @@ class WebServer:
         }
         self.redirects: dict[str, str] = {}
         self.requests: list[tuple[str, str, bytes]] = []
+        # Each request's headers, names in lower case (in the order of ``requests``).
+        self.request_headers: list[dict[str, str]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,6 +80,7 @@ class WebServer:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 server.requests.append((method, self.path, body))
+                server.request_headers.append({k.lower(): v for k, v in self.headers.items()})
                 if self.path in server.redirects:
                     self.send_response(302)
                     self.send_header("Location", server.redirects[self.path])
@@ -131,3 +135,17 @@ class WebServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def web_services(tmp_path: Any, network: dict | None = None, files: dict | None = None) -> Any:
+    """The run services of a node storing under ``tmp_path``, with these ``network`` and
+    ``files`` sections (no provider keys from the environment)."""
+    from conftest import node_config
+
+    from nodetool_gateway.services import Services
+
+    sections: dict[str, Any] = {"storage": {"path": str(tmp_path / "storage")},
+                                "network": network or {}}
+    if files is not None:
+        sections["files"] = files
+    return Services.from_config(node_config("ws://127.0.0.1:1", **sections), environ={})

@@ -6,21 +6,15 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import node_config
 
 from nodetool_gateway.engine import WorkflowError
 from nodetool_gateway.engine.runner import run_workflow
-from nodetool_gateway.services import Services
-from web.server import WebServer
+from web.server import WebServer, web_services
 
 LOOPBACK = {"allow": ["127.0.0.1"]}
 
 
-def services(tmp_path, network=None) -> Services:
-    cfg = node_config("ws://127.0.0.1:1", storage={"path": str(tmp_path / "storage")},
-                      network=network or {})
-    return Services.from_config(cfg, environ={})
-
+services = web_services
 
 def graph(nodes: list[tuple[str, str, dict]], edges: list[tuple[str, str, str, str]]) -> dict:
     return {"nodes": [{"id": i, "type": t, "data": d} for i, t, d in nodes],
@@ -44,12 +38,6 @@ async def failure(svc, node_type: str, data: dict) -> str:
     result = await run_workflow(g, services=svc)
     assert result.status == "failed"
     return result.error
-
-
-@pytest.fixture
-def web():
-    with WebServer() as server:
-        yield server
 
 
 def last(values: list):
@@ -167,7 +155,8 @@ async def test_pdf_text_from_a_downloaded_document(tmp_path, web):
 
 
 async def test_html_to_text_and_markdown_extraction(tmp_path):
-    """HTMLToText and HtmlToText drop tags, scripts and styles; the Markdown nodes find their parts."""
+    """HTMLToText writes plain text and HtmlToText Markdown, without scripts and styles;
+    the Markdown nodes find their parts."""
     from web.server import PAGE
 
     svc = services(tmp_path)
@@ -176,7 +165,8 @@ async def test_html_to_text_and_markdown_extraction(tmp_path):
     assert last(await run_one(svc, "lib.beautifulsoup.HTMLToText",
                               {"text": PAGE, "preserve_linebreaks": False})) == \
         "T Hello & welcome First paragraph. one two"
-    assert "First paragraph." in last(await run_one(svc, "nodetool.text.HtmlToText", {"html": PAGE}))
+    assert last(await run_one(svc, "nodetool.text.HtmlToText", {"html": PAGE})) == \
+        "# Hello & welcome\n\nFirst paragraph.\n\n* one\n* two\n\n"
     md = ("# Title\nSee [docs](http://d.test) and <http://x.test>.\n## Part\n- a\n- b\n\n1. one\n2. two\n"
           "```py\nprint(1)\n```\n| h1 | h2 |\n|---|---|\n| 1 | 2 |\n")
     assert last(await run_one(svc, "lib.markdown.ExtractLinks", {"markdown": md})) == \

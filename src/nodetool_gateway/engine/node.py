@@ -167,10 +167,12 @@ def _title(name: str) -> str:
 
 
 def _outputs(cls: type[BaseNode]) -> dict[str, Any]:
-    explicit = cls.__dict__.get("OutputType")
+    method = {"process": "process", "gen_process": "gen_process"}.get(cls.compute_mode)
+    # The class's own OutputType, else that of the class whose process it inherits.
+    owner = next((k for k in cls.__mro__ if method in k.__dict__), cls) if method else cls
+    explicit = cls.__dict__.get("OutputType") or owner.__dict__.get("OutputType")
     if explicit is not None and is_typeddict(explicit):
         return dict(get_type_hints(explicit))
-    method = {"process": "process", "gen_process": "gen_process"}.get(cls.compute_mode)
     if cls.compute_mode == "run":
         return dict(cls.__dict__.get("output_types", {}) or {"output": Any})
     fn = getattr(cls, method)

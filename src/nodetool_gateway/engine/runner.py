@@ -35,8 +35,9 @@ EventCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 @dataclass
 class RunResult:
-    """How a run ended. ``outputs`` maps each output name to its value (a list
-    if the output received several values); on failure, what was collected."""
+    """How a run ended. ``outputs`` maps each output node's name to the list of
+    values it received, in order (``[]`` if it received none), as NodeTool's
+    runtime returns them; on failure, what was collected."""
 
     status: str  # "completed" | "failed" | "cancelled"
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -244,7 +245,7 @@ class _Run:
             error_node, error = self.failure
         if status != "completed":
             await self._stop()
-        outputs = {k: v[0] if len(v) == 1 else v for k, v in self.outputs.items()}
+        outputs = self._result()
         await self._drain()
         duration = time.perf_counter() - start
         if self.ev_job:
@@ -256,6 +257,15 @@ class _Run:
                 await self.emit(self._job("failed", duration=duration, error=error))
         return RunResult(status=status, outputs=outputs, error=error, error_node_id=error_node,
                          duration=duration)
+
+    def _result(self) -> dict[str, list[Any]]:
+        """``{output name: [values]}``, lists always, and every output node named,
+        as NodeTool's TypeScript runtime (``packages/kernel`` WorkflowRunner) does."""
+        outputs = {k: list(v) for k, v in self.outputs.items()}
+        for actor in self.actors:
+            if actor.sink_name is not None and actor.node_type not in (PREVIEW_TYPE, GROUP_OUTPUT):
+                outputs.setdefault(actor.sink_name, [])
+        return outputs
 
     def _job(self, status: str, *, duration: float | None = None, message: str | None = None,
              error: str | None = None, result: dict | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from ._kinds import ANNOTATION_TYPES, is_input, loop_groups
 from ._types import compatible, type_str
 from .graph import Graph, GraphEdge, GraphNode
+from .library._unavailable import UNAVAILABLE
 from .node import BaseNode
 from .registry import NodeRegistry
 
@@ -189,7 +190,10 @@ def validate_graph(graph: Graph, registry: NodeRegistry, *, params: dict | None 
             continue
         cls = registry.get(n.type)
         if cls is None:
-            errors.append(Issue(n.id, f"{_label(n)}: unknown node type", "unknown_type"))
+            reason = UNAVAILABLE.get(n.type)
+            errors.append(Issue(n.id, f"{_label(n)}: unknown node type" if reason is None else
+                                f"{_label(n)}: not available in nodetool-gateway: {reason}",
+                                "unknown_type"))
         else:
             classes[n.id] = cls
             note = registry.deprecation(cls)

@@ -17,7 +17,12 @@ __all__ = ["REMOVED_IN", "DEPRECATED", "deprecation_notes"]
 
 REMOVED_IN = "nodetool-ai/nodetool@00e1eae"
 
-_HTTP = "FilterValidURLs GetRequestDocument HeadRequest PostRequestBinary"
+# lib-http.ts has GetText, GetJSON, GetBytes, Post, Put, Patch and Delete only.
+_HTTP = ("FilterValidURLs GetRequestDocument HeadRequest PostRequestBinary DownloadFiles "
+         "DownloadDataframe ImageDownloader")
+# lib-html-parse.ts declares these under lib.html, beside HTMLToText.
+_HTML = ("BaseUrl ExtractLinks ExtractImages ExtractAudio ExtractVideos ExtractMetadata "
+         "WebsiteContentExtractor")
 
 # node type -> the type that replaces it there ("" when there is none).
 DEPRECATED: dict[str, str] = {
@@ -32,6 +37,7 @@ DEPRECATED: dict[str, str] = {
     "lib.http.JSONPatchRequest": "lib.http.Patch",
     "lib.http.DeleteRequest": "lib.http.Delete",
     "lib.beautifulsoup.HTMLToText": "lib.html.HTMLToText",
+    **{f"lib.beautifulsoup.{n}": f"lib.html.{n}" for n in _HTML.split()},
     "lib.pymupdf.ExtractText": "lib.pdf.ExtractText",
     "nodetool.input.GroupInput": "",
     "nodetool.output.GroupOutput": "",

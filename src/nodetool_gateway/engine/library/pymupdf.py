@@ -25,7 +25,7 @@ NAMESPACE = "lib.pymupdf"
 _INSTALL = "pip install 'nodetool-gateway[pdf]'"
 
 
-def _document() -> dict[str, Any]:
+def document_ref() -> dict[str, Any]:
     return {"type": "document", "uri": "", "asset_id": None, "data": None}
 
 
@@ -55,13 +55,24 @@ async def document_bytes(context: Any, ref: Any) -> bytes:
     raise ValueError("the pdf input is empty: connect a document")
 
 
-def _text(pdf: bytes, start: int, end: int) -> str:
+def read_pdf(pdf: bytes) -> Any:
+    """A pypdf reader of ``pdf``, or ValueError saying it is not a readable PDF."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(pdf))
-        pages = reader.pages
+        len(reader.pages)  # reads the page tree: a broken one fails here, not later
+    except PdfReadError as exc:
+        raise ValueError(f"not a readable PDF: {exc}") from None
+    return reader
+
+
+def _text(pdf: bytes, start: int, end: int) -> str:
+    from pypdf.errors import PdfReadError
+
+    try:
+        pages = read_pdf(pdf).pages
         last = end if end != -1 else len(pages) - 1
         out = []
         for number in range(start, last + 1):
@@ -94,7 +105,7 @@ class ExtractText(_PDFNode):
     - Prepare text for further processing
     """
 
-    pdf: dict[str, Any] = Field(default_factory=_document,
+    pdf: dict[str, Any] = Field(default_factory=document_ref,
                                 description="The PDF document to extract text from")
     start_page: int = Field(default=0, description="First page to extract (0-based index)")
     end_page: int = Field(default=-1, description="Last page to extract (-1 for last page)")

@@ -980,8 +980,9 @@ class FilterRegexString(BaseNode):
 
 class HtmlToText(BaseNode):
     """
-    Converts HTML content to plain text (NodeTool uses html2text and writes Markdown
-    links and headings; this gives their text only, on the standard library's parser).
+    Converts HTML content to Markdown text, as NodeTool's html2text does: ``#`` headings,
+    ``[text](url)`` links resolved against the base URL, wrapped at the body width
+    (written with markdownify, MIT, not the GPL html2text).
     html, convert, text, parse, extract
     """
 
@@ -995,6 +996,8 @@ class HtmlToText(BaseNode):
                                       description="Whether to ignore mailto links")
 
     async def process(self, context: Any) -> str:
-        from ._html import html_text
+        from ._html import html_markdown
 
-        return html_text(self.html, ignore_images=self.ignore_images)
+        return html_markdown(self.html, base_url=self.base_url, body_width=self.body_width,
+                             ignore_images=self.ignore_images,
+                             ignore_mailto_links=self.ignore_mailto_links)
