@@ -80,6 +80,19 @@ async def backend(tmp_path):
         await b.close()
 
 
+async def test_a_worker_starts_from_a_folder_whose_modules_shadow_the_standard_library(
+        backend, tmp_path, monkeypatch):
+    """A node run from a project folder holding types.py or json.py: its workers import
+    the standard library's, not those (they exited at start-up before)."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name in ("types", "json", "enum"):
+        (folder / f"{name}.py").write_text("raise SystemExit('shadowed the standard library')\n")
+    monkeypatch.chdir(folder)
+    result = await backend().run(graph("wtest.Pid"), {}, user_id="1")
+    assert result["status"] == "completed", result["error"]
+
+
 async def test_a_run_happens_in_a_worker_and_streams_its_events(backend):
     b = backend()
     events: list[dict] = []

@@ -56,7 +56,9 @@ class _Worker:
         ours, theirs = socket.socketpair()
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "nodetool_gateway.workers._child", str(theirs.fileno()),
+                # -P: not the current folder first on sys.path (a user's types.py or json.py
+                # there would shadow the standard library before the node's path is set).
+                sys.executable, "-P", "-m", "nodetool_gateway.workers._child", str(theirs.fileno()),
                 pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL)
         finally:
             theirs.close()
