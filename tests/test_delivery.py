@@ -45,20 +45,22 @@ async def test_reconnects_three_times_with_delay_reset(peer, run_node, caplog):
 
 
 async def test_backoff_grows_while_the_gateway_stays_down(run_node, caplog):
-    """While the gateway is down, each delay is multiplier times the last, capped."""
+    """While the gateway is down the delays grow: multiplier times the last, at most
+    max_delay, and at most half of what the node has waited since it lost the gateway."""
     caplog.set_level(logging.INFO, logger="nodetool.gateway")
     gw = await GatewayPeer().start()
     port = gw.port
     await gw.stop()
     cfg = node_config(f"ws://127.0.0.1:{port}", retry={
-        "initial_delay": 0.01, "multiplier": 2.0, "max_delay": 0.04, "jitter": 0.0,
+        "initial_delay": 0.04, "multiplier": 2.0, "max_delay": 0.09, "jitter": 0.0,
         "hold_attempts": 2})
     async with run_node(GatewayClient(config=cfg)):
         while caplog.text.count("reconnecting in") < 6:
             await asyncio.sleep(0.01)
     delays = [float(m) for m in re.findall(r"reconnecting in ([\d.]+)s", caplog.text)][:6]
-    # Two quick retries at the initial delay, then doubling up to max_delay.
-    assert delays == pytest.approx([0.01, 0.01, 0.02, 0.04, 0.04, 0.04])
+    # Two quick retries at the initial delay; then the doubled step (0.08) is held to half
+    # of the 0.08 s waited, then to half of 0.12 s, then max_delay.
+    assert delays == pytest.approx([0.04, 0.04, 0.04, 0.06, 0.09, 0.09], abs=0.001)
 
 
 async def test_outbox_delivers_every_answer_once_after_restart(peer, run_node):

@@ -382,3 +382,20 @@ async def test_timestamps_are_iso_with_offset(peer, run_node):
     assert {f["type"] for f in conn.received} >= {"node_registration", "ack", "command_response",
                                                  "heartbeat"}
     json.dumps(conn.received)
+
+
+async def test_the_backend_is_built_after_registration_before_any_command(peer, run_node):
+    """The stores and engine are built once the node registers, off its loop: the first
+    command finds them ready (it used to build them, ~0.25 s of CPU, while answering)."""
+    client = GatewayClient(config=node_config(peer.url))
+    async with run_node(client):
+        conn, _ = await peer.registered()
+        for _ in range(200):
+            if client._backend is not None:
+                break
+            await asyncio.sleep(0.05)
+        built = client._backend
+        assert built is not None, "no backend 10 s after registration"
+        answer = await conn.call("list_workflows", {})
+        assert answer["status"] == "success", answer
+        assert client._backend is built

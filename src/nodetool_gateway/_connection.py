@@ -12,6 +12,7 @@ the node stops it. It knows nothing of routes, handlers or the backend.
 from __future__ import annotations
 
 import asyncio
+import http
 import logging
 import struct
 from typing import Any, Awaitable, Callable
@@ -27,7 +28,7 @@ from .errors import AuthRefused, Code, GaveUp
 from .logs import printable
 from .protocols import (Answer, Control, HandshakeRejected, Offer, Protocol, ProtocolError,
                         Request, protocol_for)
-from .retry import Backoff
+from .retry import Backoff, parse_retry_after
 
 __all__ = ["GatewayConnection", "connection_settings"]
 
@@ -100,6 +101,9 @@ class GatewayConnection:
             self._stalled = None
             retry_after: float | None = None
             refused: AuthRefused | None = None
+            overloaded = False  # 503/429 (OpenClaw: UNAVAILABLE): a spread wait, same step
+            asked_wait: float | None = None  # its Retry-After, in seconds
+            status_line: str | None = None  # a refused upgrade, logged with the wait
             try:
                 self.observe("attempt")
                 await self._connect_once(cfg)
@@ -110,7 +114,10 @@ class GatewayConnection:
                 else:
                     self._log.warning("gateway %s: %s", cfg.gateway.public_url,
                                       printable(exc.message))
-                    retry_after = exc.retry_after
+                    if exc.code == "UNAVAILABLE":  # overload in the handshake: as a 503
+                        overloaded, asked_wait = True, exc.retry_after
+                    else:
+                        retry_after = exc.retry_after
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in (401, 403):
@@ -118,8 +125,12 @@ class GatewayConnection:
                         f"the gateway at {cfg.gateway.public_url} refused the node's credentials "
                         f"(HTTP {status}): {self.auth_hint}")
                 else:
-                    self._log.warning("gateway %s answered HTTP %d", cfg.gateway.public_url,
-                                      status)
+                    reason = _reason(exc.response)
+                    status_line = f"gateway {cfg.gateway.public_url} answered HTTP {status}" + (
+                        f" ({reason})" if reason else "")
+                    if status in (429, 503):
+                        overloaded = True
+                        asked_wait = parse_retry_after(exc.response.headers.get("Retry-After"))
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                 if self._stalled is not None:
                     self._log.warning("gateway %s %s; reconnecting", cfg.gateway.public_url,
@@ -136,14 +147,26 @@ class GatewayConnection:
             if self._reconnect:
                 self.observe("reconnecting", 0.0)
                 continue
-            delay = self._backoff.next_delay()
+            # Every other wait, the first after a lost connection included, is a random
+            # share of its step: a fleet that lost its gateway together comes back spread.
+            if overloaded:
+                delay = self._backoff.refused_delay(asked_wait)
+            else:
+                delay = self._backoff.next_delay()
             if delay is None:
+                if status_line is not None:
+                    self._log.warning("%s", status_line)
                 raise GaveUp(
                     f"gave up on gateway {cfg.gateway.public_url} after {self._backoff.attempts} "
                     "attempts (retry.max_attempts)")
             if retry_after is not None:
                 delay = retry_after  # the gateway said when to come back
-            self._log.info("reconnecting in %.2fs (attempt %d)", delay, self._backoff.attempts)
+            if status_line is not None:  # one line per refusal: why, and when again
+                self._log.warning("%s; reconnecting in %.2fs (attempt %d)", status_line, delay,
+                                  self._backoff.attempts)
+            else:
+                self._log.info("reconnecting in %.2fs (attempt %d)", delay,
+                               self._backoff.attempts)
             self.observe("reconnecting", delay)
             try:
                 await asyncio.wait_for(stop.wait(), delay)
@@ -494,6 +517,23 @@ def connection_settings(cfg: Config) -> tuple:
 
 def _brief(exc: BaseException) -> str:
     return printable(str(exc) or type(exc).__name__, 200)
+
+
+def _reason(response: Any) -> str:
+    """Why the gateway refused the upgrade: the first line of its body (printable, at
+    most 200 characters), else its reason phrase when not the standard one."""
+    body = getattr(response, "body", None) or b""
+    if isinstance(body, (bytes, bytearray)):
+        body = bytes(body[:4096]).decode("utf-8", "replace")
+    for line in str(body).splitlines():
+        if line.strip():
+            return printable(line.strip(), 200)
+    phrase = (getattr(response, "reason_phrase", "") or "").strip()
+    try:
+        standard = http.HTTPStatus(response.status_code).phrase
+    except ValueError:
+        standard = ""
+    return printable(phrase, 200) if phrase and phrase != standard else ""
 
 
 def _queued_bytes(transport: Any) -> Callable[[], int]:

@@ -102,11 +102,18 @@ class Backend:
         self._watch: asyncio.Task | None = None
         self._stop_watch = asyncio.Event()
 
-    def start_watching(self) -> None:
-        """Follow edits in the workflow folders (needs a running loop)."""
+    def start_watching(self, hub=None) -> None:
+        """Follow edits in the workflow folders (needs a running loop).
+
+        ``hub``: the file watcher to share (a :class:`~nodetool_gateway._watch.WatchHub`);
+        by default the node's (``run`` and ``connect`` set one up), else the store's own.
+        """
         if self._watch is None:
+            from ._watch import current_hub
+
             self._watch = asyncio.get_running_loop().create_task(
-                self.workflows.watch(self._stop_watch), name="workflow-watch")
+                self.workflows.watch(self._stop_watch, hub=hub or current_hub()),
+                name="workflow-watch")
 
     def update_services(self, config: Config) -> bool:
         """Use the providers and tools of ``config`` for the next run; True if they changed.

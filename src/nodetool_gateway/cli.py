@@ -537,10 +537,16 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool,
     from .reload import ConfigWatcher
     from .session import GatewayClient
 
+    from ._watch import WatchHub, use_hub
     from .errors import Interrupted
 
     client = GatewayClient(snapshot=snapshot)
     loop = asyncio.get_running_loop()
+    # One file watcher for the node: the config and code (unless --no-reload) and the
+    # workflow folders (the backend subscribes when it is built) share one inotify instance.
+    hub = WatchHub()
+    use_hub(hub)
+    hub_task = asyncio.create_task(hub.run(), name="file-watch")
     node = asyncio.create_task(client.run())
     signals: list[int] = []
     cancelled = 0
@@ -604,7 +610,7 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool,
             # not delay the registration. An edit made meanwhile is caught up.
             with suppress(TimeoutError):
                 await asyncio.wait_for(client.wait_registered(), 1.0)
-            await watcher.run(since=stamp)
+            await watcher.run(since=stamp, hub=hub)
 
         if watch_file:
             watcher_task = asyncio.create_task(watch())
@@ -616,10 +622,18 @@ async def _run_node(snapshot, reload_args, redactor, debug: bool,
     except FatalError:
         raise
     finally:
-        if watcher_task is not None:
-            watcher_task.cancel()
-            with suppress(asyncio.CancelledError):
-                await watcher_task
+        # Whatever the watcher did, it must not change how the node stops.
+        for task in (watcher_task, hub_task):
+            if task is None:
+                continue
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                logging.getLogger("nodetool.gateway.reload").warning(
+                    "file watcher failed: %s: %s", type(exc).__name__, exc)
     if len(signals) >= 2:
         raise Interrupted(f"stopped by a second {signal.Signals(signals[1]).name}: "
                           f"{cancelled} running calls were cancelled", signals[1])

@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
+from ._watch import IDLE_STEP_MS, WatchHub
 from .config import ConfigError, Snapshot, load
 from .config.code import CodeFile, Fresh, stale
 
@@ -37,7 +39,7 @@ class ConfigWatcher:
 
     def __init__(self, path: str | Path, apply: Callable[[Snapshot], Awaitable[None]], *,
                  current: Snapshot, environment: str | None = None, sets: Sequence[str] = (),
-                 step_ms: int = 50, debounce_ms: int = 1600, settle_ms: int = SETTLE_MS,
+                 step_ms: int = IDLE_STEP_MS, debounce_ms: int = 1600, settle_ms: int = SETTLE_MS,
                  settle_max_ms: int = SETTLE_MAX_MS):
         self.path = Path(path).resolve()
         self.environment = environment
@@ -53,6 +55,9 @@ class ConfigWatcher:
         self.changes = 0  # batches of file changes seen
         self.unsettled = 0  # times the files were still changing after settle_max_ms
         self.ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._files: set[Path] = set()  # _watched_files() of _files_of
+        self._files_of: Snapshot | None = None
         self._known: dict[Path, tuple[int, int] | None] = {}  # the files as last read
 
     def _watched_files(self) -> set[Path]:
@@ -80,46 +85,99 @@ class ConfigWatcher:
         return stamps
 
     async def run(self, stop: asyncio.Event | None = None, *,
-                  since: dict[Path, tuple[int, int] | None] | None = None) -> None:
+                  since: dict[Path, tuple[int, int] | None] | None = None,
+                  hub: WatchHub | None = None) -> None:
         """Watch until ``stop`` is set (or the task is cancelled).
 
         ``since``: a :meth:`stamp` taken earlier; a file changed since then is
         reloaded at once (the watch starts a little after the node).
+        ``hub``: the node's file watcher to share (see :mod:`._watch`); without
+        one, this watcher runs its own.
 
         After a change the files are read only once they have settled (see
         :meth:`settled`); files that keep changing are tried again at the next
-        wake-up, until they hold still.
+        change, until they hold still.
         """
-        from watchfiles import awatch
-
+        own = hub is None
+        if own:
+            hub = WatchHub()
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._recheck = False
         self._known = since if since is not None else self.stamp()
-        pending = self.stamp() != self._known
-        if pending:
-            pending = not await self._reload_settled(stop)
-        while True:
-            files = self._watched_files()
-            dirs = self._watched_dirs()
-            watcher = awatch(*dirs, stop_event=stop, recursive=False,
-                             step=self._step_ms, debounce=self._debounce_ms,
-                             watch_filter=lambda _change, p: Path(p).resolve() in files,
-                             # Wake up now and then so `ready` says the watch is in place.
-                             yield_on_timeout=True, rust_timeout=250)
-            async for changes in watcher:
-                if not self.ready.is_set():
-                    self.ready.set()
-                    # The watch is in place now; an edit made before it was has no event.
+        tasks = []
+        if own:
+            tasks.append(loop.create_task(hub.run(stop), name="config-watch-hub"))
+        if stop is not None:
+            async def on_stop() -> None:
+                await stop.wait()
+                self._wake.set()
+            tasks.append(loop.create_task(on_stop()))
+        hub.subscribe(self)
+        try:
+            pending = self.stamp() != self._known
+            if pending:
+                pending = not await self._reload_settled(stop)
+            while stop is None or not stop.is_set():
+                if pending:
+                    # Still being written: try again at the next change, or after a while.
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._settle_max)
+                else:
+                    await self._wake.wait()
+                self._wake.clear()
+                if stop is not None and stop.is_set():
+                    return
+                if self._recheck:
+                    # The watch was (re)set up: an edit made before has no event.
+                    self._recheck = False
                     if self.stamp() != self._known:
                         pending = True
-                if changes:
+                if self._seen:
+                    self._seen = False
                     self.changes += 1
                     pending = True
                 if pending:
+                    dirs = self._watched_dirs()
                     pending = not await self._reload_settled(stop)
-                    files = self._watched_files()
                     if self._watched_dirs() != dirs:
-                        break  # a module from another folder: watch that folder too
-            else:
-                return
+                        hub.refresh()  # a module from another folder: watch that folder too
+        finally:
+            hub.unsubscribe(self)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    # As a subscriber of the node's WatchHub
+
+    _seen = False
+    _recheck = False
+
+    @property
+    def debounce_ms(self) -> int:
+        return self._debounce_ms
+
+    @property
+    def step_ms(self) -> int:
+        return self._step_ms
+
+    def watch_dirs(self) -> list[Path]:
+        return self._watched_dirs()
+
+    def accept(self, change, path: str) -> bool:
+        if self._files_of is not self.current:
+            self._files, self._files_of = self._watched_files(), self.current
+        return Path(path).resolve() in self._files
+
+    def changed(self, changes) -> None:
+        self._seen = True
+        self._wake.set()
+
+    def watching(self, reopened: bool) -> None:
+        self.ready.set()
+        self._recheck = True
+        self._wake.set()
 
     async def settled(self, stop: asyncio.Event | None = None) -> bool:
         """Wait until no watched file has changed for ``settle_ms``: each was last

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import socket
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import __version__
@@ -145,6 +146,7 @@ class GatewayClient:
         connection = asyncio.create_task(self._connection.run(self._stop_event),
                                          name="gateway-connection")
         stop = asyncio.create_task(self._stop_event.wait())
+        prepare = asyncio.create_task(self._prepare_backend(), name="backend-build")
         try:
             await asyncio.wait({connection, stop}, return_when=asyncio.FIRST_COMPLETED)
             if connection.done():
@@ -155,6 +157,9 @@ class GatewayClient:
             await asyncio.wait({connection}, timeout=5)
         finally:
             stop.cancel()
+            prepare.cancel()
+            with suppress(asyncio.CancelledError):
+                await prepare
             if not connection.done():
                 connection.cancel()
                 try:
@@ -251,6 +256,34 @@ class GatewayClient:
         await self._connection.reregister()
 
     # Backend
+
+    async def _prepare_backend(self) -> None:
+        """Build the stores and engine once the node first registers, in a thread: the
+        first command then costs what later ones do, and the session (heartbeats,
+        other frames) goes on meanwhile. A command that comes first builds it itself."""
+        from .backend import Backend
+
+        await self._connection.registered.wait()
+        if self._backend is not None:
+            return
+        config = self._snapshot.config
+        build = asyncio.ensure_future(asyncio.to_thread(
+            Backend, config, record_call=self.observer.providers.record))
+        try:
+            backend = await asyncio.shield(build)
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                await (await build).close()
+            raise
+        except Exception:
+            self.log.debug("building the backend ahead failed; the first command builds it",
+                           exc_info=True)
+            return
+        if self._backend is None and self._snapshot.config is config:
+            self._backend = backend
+            backend.start_watching()
+        else:  # a command built one meanwhile, or a reload changed the config
+            await backend.close()
 
     def _get_backend(self) -> Backend:
         """The stores and engine, built on first use from the current config."""

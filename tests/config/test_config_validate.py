@@ -49,7 +49,7 @@ def test_defaults(monkeypatch, tmp_path):
     assert c.node.metadata == {}
     assert (c.heartbeat.interval, c.heartbeat.timeout) == (30.0, 60.0)
     r = c.retry
-    assert (r.initial_delay, r.max_delay, r.multiplier, r.jitter, r.max_attempts) == (1.0, 60.0, 2.0, 0.2, None)
+    assert (r.initial_delay, r.max_delay, r.multiplier, r.jitter, r.max_attempts) == (1.0, 60.0, 2.0, 1.0, None)
     lim = c.limits
     assert (lim.max_concurrency, lim.max_pending, lim.outbox_max_messages, lim.remember_answers) == (
         32, 1000, 10000, 10000)  # fmt: skip

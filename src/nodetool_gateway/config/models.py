@@ -297,18 +297,31 @@ class HeartbeatConfig(_Model):
 class RetryConfig(_Model):
     """Reconnect backoff.
 
-    The first ``hold_attempts`` retries wait ``initial_delay`` (a short outage,
-    such as a gateway restart, is over in one or two of them); after that each
-    wait is ``multiplier`` times the last, up to ``max_delay``. Every wait is
-    shortened by a random fraction of up to ``jitter``, so a fleet of nodes
-    does not come back all at once, and no wait is ever longer than its step.
+    The back-off step is ``initial_delay`` for the first ``hold_attempts``
+    retries (a short outage, such as a gateway restart, is over in one or two
+    of them); after that each step is ``multiplier`` times the last, up to
+    ``max_delay``, and never more than half of what the node has waited since it
+    lost the gateway (so a gateway back after T is found within about T/2). Every wait, the first after a lost connection included, is
+    its step shortened by a random fraction of up to ``jitter``: the default
+    1.0 is full jitter (uniform in [0, step]), so a fleet of nodes does not
+    come back all at once; 0 makes the waits fixed. No wait is ever longer
+    than its step.
+
+    A gateway that refuses the upgrade for load (HTTP 503 or 429) gets a wait
+    that does not grow the step: its ``Retry-After`` plus a random share of
+    ``initial_delay``, or without one a random share of ``initial_delay *
+    multiplier``, both capped at ``max_delay``. Every failure, refusals
+    included, counts towards ``max_attempts``; a registration resets the count
+    and the step.
     """
 
     initial_delay: Duration = 1.0
     hold_attempts: Annotated[int, Field(ge=0)] = 3
     max_delay: Duration = 60.0
     multiplier: Annotated[float, Field(ge=1)] = 2.0
-    jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
+    jitter: Annotated[float, Field(ge=0, le=1, description=(
+        "Each wait is shortened by a random fraction of up to this: 1.0 (full jitter) "
+        "waits a uniform share of the step, 0 the whole step."))] = 1.0
     max_attempts: Annotated[int, Field(ge=1)] | None = None  # None: forever
 
     @model_validator(mode="after")

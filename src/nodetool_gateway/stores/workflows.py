@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from .._watch import IDLE_STEP_MS, WatchHub
+
 __all__ = ["WorkflowStore"]
 
 log = logging.getLogger("nodetool.gateway.workflows")
@@ -84,20 +86,6 @@ def _load(path: Path, rank: int) -> tuple[_Entry | None, str | None, tuple | Non
         "updated_at": data.get("updated_at") or mtime,
     }
     return _Entry(path, rank, data, summary), None, signature
-
-
-class _Stop:
-    """The stop event watchfiles polls: the caller's, or our own when a watch ends."""
-
-    def __init__(self, outer: asyncio.Event):
-        self.outer = outer
-        self.stopped = False
-
-    def is_set(self) -> bool:
-        return self.stopped or self.outer.is_set()
-
-    def set(self) -> None:
-        self.stopped = True
 
 
 @dataclass(frozen=True)
@@ -215,7 +203,7 @@ class WorkflowStore:
     # Watching
 
     async def watch(self, stop: asyncio.Event | None = None, *, debounce: int = 1600,
-                    step: int = 50) -> None:
+                    step: int = IDLE_STEP_MS, hub: WatchHub | None = None) -> None:
         """Follow changes in the user's folders until ``stop`` is set (or cancelled).
 
         A changed file is re-read on its own. A folder that does not exist yet
@@ -223,71 +211,46 @@ class WorkflowStore:
         appears (or a watched folder goes away) the watches are set up again
         and everything is re-read. The bundled folder is not watched.
         ``debounce`` and ``step`` are watchfiles' (milliseconds).
+        ``hub``: the node's file watcher to share (see :mod:`.._watch`); without
+        one, this store runs its own.
         """
-        stop = stop if stop is not None else asyncio.Event()
-        force_polling: bool | None = None
-        while not stop.is_set():
-            try:
-                restart = await self._watch_once(stop, debounce, step, force_polling)
-            except (OSError, RuntimeError) as exc:
-                if force_polling:
-                    log.warning("cannot watch the workflow folders (%s); edits are no longer followed", exc)
-                    return
-                log.warning("cannot watch the workflow folders (%s); polling them instead", exc)
-                force_polling = True
-                continue
-            if not restart:
-                return
-
-    async def _watch_once(self, stop: asyncio.Event, debounce: int, step: int,
-                          force_polling: bool | None) -> bool:
-        """Watch one set of folders; True when that set must change (a folder came or went)."""
-        from watchfiles import Change, awatch
-
-        targets, triggers = self._watch_targets()
-        folders = {f for f in self.user_folders if f.is_dir()}
-
-        def accept(change: Any, raw: str) -> bool:
-            path = Path(raw)
-            if path in triggers:
-                # A watched folder is "modified" when a file in it is added or
-                # removed (polling reports that); only its coming or going counts.
-                return change != Change.modified
-            return (path.suffix == ".json" and path.parent in folders
-                    and not path.name.startswith("."))
-
-        inner = _Stop(stop)
-        changes = awatch(*targets, watch_filter=accept, debounce=debounce, step=step,
-                         stop_event=inner, recursive=False, force_polling=force_polling)
-        # awatch sets up its watches before its first await, so once this task's
-        # first step has run no change can be missed; then read what came before.
-        pending = asyncio.ensure_future(changes.__anext__())
-        await asyncio.sleep(0)
+        own = hub is None
+        if own:
+            hub = WatchHub()
+        loop = asyncio.get_running_loop()
+        sub = _FolderWatch(self, debounce, step)
+        sub.hub = hub
+        tasks = []
+        if own:
+            tasks.append(loop.create_task(hub.run(stop), name="workflow-watch-hub"))
+        if stop is not None:
+            async def on_stop() -> None:
+                await stop.wait()
+                sub.wake.set()
+            tasks.append(loop.create_task(on_stop()))
+        hub.subscribe(sub)
         try:
-            if not pending.done():
-                await asyncio.to_thread(self.scan)
-                self._bump()
-                self._watching.set()
-            while True:
-                # shield: on cancellation, stop the watch thread (finally) rather
-                # than wait for its timeout.
-                try:
-                    batch = await asyncio.shield(pending)
-                except StopAsyncIteration:
-                    return False
-                paths = {Path(raw) for _change, raw in batch}
-                if any(change != Change.modified for change, raw in batch if Path(raw) in triggers):
-                    return True
-                await asyncio.to_thread(self.refresh, paths)
-                self._bump()
-                pending = asyncio.ensure_future(changes.__anext__())
+            while stop is None or not stop.is_set():
+                await sub.wake.wait()
+                sub.wake.clear()
+                if stop is not None and stop.is_set():
+                    return
+                if sub.rescan:
+                    sub.rescan = False
+                    sub.paths.clear()
+                    await asyncio.to_thread(self.scan)
+                    self._bump()
+                    self._watching.set()
+                elif sub.paths:
+                    paths, sub.paths = sub.paths, set()
+                    await asyncio.to_thread(self.refresh, paths)
+                    self._bump()
         finally:
-            inner.set()
-            if not pending.done():
-                await asyncio.wait([pending])
-            if not pending.cancelled():
-                pending.exception()  # retrieved: raised above already, or not needed
-            await changes.aclose()
+            hub.unsubscribe(sub)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def wait_watching(self) -> None:
         """Return once :meth:`watch` has set up its watches and re-read the folders."""
@@ -349,3 +312,52 @@ class WorkflowStore:
                 log.debug("%s: id %r is also in %s; using the first", entry.path, entry.id, other.path)
         ordered = sorted(by_id.values(), key=lambda e: (e.summary["name"].casefold(), e.id))
         self._view = _View(by_id, ordered)
+
+
+class _FolderWatch:
+    """The store's subscription to a :class:`~nodetool_gateway._watch.WatchHub`."""
+
+    def __init__(self, store: WorkflowStore, debounce_ms: int, step_ms: int):
+        self.store = store
+        self.debounce_ms = debounce_ms
+        self.step_ms = step_ms
+        self.wake = asyncio.Event()
+        self.rescan = False
+        self.paths: set[Path] = set()
+        self.hub: WatchHub | None = None
+        self._targets: list[Path] = []
+        self._triggers: set[Path] = set()
+        self._folders: set[Path] = set()
+
+    def watch_dirs(self) -> list[Path]:
+        self._targets, self._triggers = self.store._watch_targets()
+        self._folders = {f for f in self.store.user_folders if f.is_dir()}
+        return self._targets
+
+    def accept(self, change: Any, raw: str) -> bool:
+        from watchfiles import Change
+
+        path = Path(raw)
+        if path in self._triggers:
+            # A watched folder is "modified" when a file in it is added or
+            # removed (polling reports that); only its coming or going counts.
+            return change != Change.modified
+        return (path.suffix == ".json" and path.parent in self._folders
+                and not path.name.startswith("."))
+
+    def changed(self, changes: set[tuple[Any, str]]) -> None:
+        from watchfiles import Change
+
+        if any(change != Change.modified for change, raw in changes if Path(raw) in self._triggers):
+            # A folder came or went: set the watches up again (the hub then calls
+            # watching(), and everything is re-read).
+            if self.hub is not None:
+                self.hub.reopen()
+            return
+        self.paths.update(Path(raw) for _change, raw in changes)
+        self.wake.set()
+
+    def watching(self, reopened: bool) -> None:
+        # First time, or the watch was set up again: changes meanwhile may have no event.
+        self.rescan = True
+        self.wake.set()
