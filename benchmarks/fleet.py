@@ -76,6 +76,7 @@ LOG_PATTERNS = {
     "lost the connection to gateway": "lost_connection",
     "cannot watch": "cannot_watch",
     "Too many open files": "too_many_open_files",
+    "the gateway rejected node.invoke.result": "rejected_results",
     "Traceback": "tracebacks",
 }
 WATCH_KEYS = ("cannot_watch", "too_many_open_files")
@@ -857,6 +858,8 @@ def report(s: dict[str, Any]) -> None:
     row("failed invokes while waiting (after restart)", sum(r["failed_invokes"].values()),
         digits=0)
     row("failed invokes in the latency runs", sum(inv["failed"].values()), digits=0)
+    row("results the gateway rejected (node logs)",
+        s["logs_total"]["lines"]["rejected_results"], digits=0)
     watch = sum(s["logs_total"]["lines"][k] for k in WATCH_KEYS)
     row("watcher failures in node logs", watch, digits=0, target="0")
 

@@ -144,18 +144,18 @@ median of the runs listed under its table, baseline and node runs alternating
 
 def write_results(mode: str, rows: list[Row], info: list[tuple[str, str]], skipped: list[str],
                   method: str, path: Path = RESULTS) -> Path:
-    """Replace this mode's section of RESULTS.md, keep the other mode's."""
+    """Replace this mode's section of RESULTS.md; keep the other mode's, and any other
+    section (``fleet.py``'s, written by hand from its own run) after the method."""
     kept: dict[str, str] = {}
     if path.exists():
-        old = path.read_text()
-        for other in MODES:
-            match = re.search(rf"<!-- section:{other} -->.*?<!-- end:{other} -->", old, re.S)
-            if match:
-                kept[other] = match.group(0)
+        for match in re.finditer(r"<!-- section:([\w-]+) -->.*?<!-- end:\1 -->",
+                                 path.read_text(), re.S):
+            kept[match.group(1)] = match.group(0)
     kept[mode] = section(mode, rows, info, skipped)
     parts = [HEADER]
     parts += [kept[m] for m in MODES if m in kept]
     parts.append(method)
+    parts += [text for name, text in kept.items() if name not in MODES]
     path.write_text("\n\n".join(p.strip("\n") for p in parts) + "\n")
     return path
 

@@ -399,3 +399,30 @@ async def test_the_backend_is_built_after_registration_before_any_command(peer, 
         answer = await conn.call("list_workflows", {})
         assert answer["status"] == "success", answer
         assert client._backend is built
+
+
+async def test_commands_that_come_while_the_backend_is_built_share_that_build(
+        peer, run_node, tmp_path):
+    """Commands sent the moment the node registers wait for the backend being built
+    ahead instead of building a second one on the same database (which failed them
+    with 'database is locked'). Two thousand workflow files to read make the build
+    long enough for the commands to arrive during it."""
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    for i in range(2000):
+        (folder / f"w{i}.json").write_text(json.dumps(
+            {"id": f"w{i}", "name": f"W {i}", "graph": {"nodes": [], "edges": []}}))
+    for _ in range(3):
+        client = GatewayClient(config=node_config(peer.url, workflows={"paths": [str(folder)]}))
+        async with run_node(client):
+            conn, _ = await peer.registered()
+            await conn.send({"type": "workflow_request", "request_id": "w", "workflow_id": "nope"})
+            rids = [await conn.command("list_jobs", {}) for _ in range(3)]
+            answer = await conn.answer_for("w")
+            assert answer["status"] == "failed" and answer["code"] == "NOT_FOUND", answer
+            for rid in rids:
+                listed = await conn.answer_for(rid)
+                assert listed["status"] == "success", listed
+            built = client._backend
+            assert built is not None
+        assert client._backend is None or client._backend is built

@@ -16,9 +16,11 @@ A frame goes socket -> ``GatewayConnection.on_frame`` -> ``Dispatcher.on_request
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import socket
+import threading
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -74,6 +76,8 @@ class GatewayClient:
         self._router: Router | None = None  # built from the snapshot and _handlers
         self._router_handlers: dict[str, Callable] | None = None  # _handlers it was built with
         self._backend: Backend | None = None  # stores and engine, built on first use
+        # The backend being built ahead in a thread, and the config it is built from.
+        self._building: tuple[Config, concurrent.futures.Future] | None = None
         self._stop_event = asyncio.Event()
         self._connection = GatewayConnection(snapshot.config, offer=self._offer,
                                              status=self._status, log=self.log)
@@ -260,33 +264,56 @@ class GatewayClient:
     async def _prepare_backend(self) -> None:
         """Build the stores and engine once the node first registers, in a thread: the
         first command then costs what later ones do, and the session (heartbeats,
-        other frames) goes on meanwhile. A command that comes first builds it itself."""
-        from .backend import Backend
-
+        other frames) goes on meanwhile. A command that comes while it builds waits
+        for that build (see :meth:`_get_backend`) rather than making a second one."""
         await self._connection.registered.wait()
         if self._backend is not None:
             return
         config = self._snapshot.config
-        build = asyncio.ensure_future(asyncio.to_thread(
-            Backend, config, record_call=self.observer.providers.record))
+        building: concurrent.futures.Future = concurrent.futures.Future()
+        building.set_running_or_notify_cancel()  # runs to the end: cancel() can't lose it
+
+        def build() -> None:
+            from .backend import Backend
+
+            try:
+                building.set_result(Backend(config, record_call=self.observer.providers.record))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+                building.set_exception(exc)
+
+        self._building = (config, building)
+        threading.Thread(target=build, name="backend-build", daemon=True).start()
         try:
-            backend = await asyncio.shield(build)
+            backend = await asyncio.wrap_future(building)
         except asyncio.CancelledError:
             with suppress(Exception):
-                await (await build).close()
+                backend = await asyncio.wrap_future(building)
+                if backend is not self._backend:
+                    await backend.close()
             raise
         except Exception:
             self.log.debug("building the backend ahead failed; the first command builds it",
                            exc_info=True)
             return
+        finally:
+            self._building = None
+        if backend is self._backend:
+            return  # a command took it while it was being built
         if self._backend is None and self._snapshot.config is config:
             self._backend = backend
             backend.start_watching()
-        else:  # a command built one meanwhile, or a reload changed the config
+        else:  # a reload changed the config meanwhile
             await backend.close()
 
     def _get_backend(self) -> Backend:
-        """The stores and engine, built on first use from the current config."""
+        """The stores and engine, built on first use from the current config (or the
+        one being built ahead, waited for: two at once would contend for the database)."""
+        if self._backend is None and self._building is not None:
+            config, building = self._building
+            if config is self._snapshot.config:
+                with suppress(Exception):
+                    self._backend = building.result()
+                    self._backend.start_watching()
         if self._backend is None:
             from .backend import Backend
 
