@@ -314,3 +314,29 @@ def test_log_level_choices_are_the_same_everywhere():
     for command in ("run", "connect", "serve"):
         (option,) = [p for p in cli.commands[command].params if p.name == "log_level"]
         assert set(option.type.choices) == expected, command
+
+
+def test_nodes_lists_the_connected_nodes(stack):
+    """`nodetool-gateway nodes` lists the gateway's connected nodes: id, status, commands,
+    calls in flight, last heartbeat; --json gives the gateway's own entries."""
+    run = [*EXE, "nodes", "--gateway", stack.gateway]
+    table = subprocess.run(run, capture_output=True, text=True, env=ENV, timeout=60)
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.splitlines()
+    assert header.split() == ["NODE", "STATUS", "COMMANDS", "IN", "FLIGHT", "LAST", "HEARTBEAT"]
+    mine = [r.split() for r in rows if r.split()[0] == "node-a"]
+    assert len(mine) == 1 and mine[0][1] == "active", table.stdout
+    listed = json.loads(subprocess.run([*run, "--json"], capture_output=True, text=True,
+                                       env=ENV, timeout=60).stdout)
+    [entry] = [n for n in listed if n["node_id"] == "node-a"]
+    assert entry["connected"] is True and {"echo", "hold", "stream"} <= set(entry["commands"])
+    assert all(n["connected"] for n in listed)
+
+
+def test_nodes_names_an_unreachable_gateway():
+    """No gateway there: one line naming it, exit 69."""
+    done = subprocess.run([*EXE, "nodes", "--gateway", f"ws://127.0.0.1:{free_port()}"],
+                          capture_output=True, text=True, env=ENV, timeout=60)
+    assert done.returncode == 69, done.stderr
+    assert "cannot reach the gateway at ws://127.0.0.1:" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -273,6 +273,10 @@ def status(config: str | None, environment: str | None, sets: tuple[str, ...], u
 @click.option("--insecure-no-auth", is_flag=True,
               help="Run without a token; loopback --host only. Every local user and process "
                    "can then drive the nodes.")
+@click.option("--allow-query-token", is_flag=True,
+              help="Also take the token from the URL (?token=...), as NodeTool's own gateway "
+                   "client sends it; loopback --host only (a URL's query is logged and "
+                   "cached in more places than a header).")
 @click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
               help="Accept browser connections from ORIGIN, e.g. http://localhost:3000 "
                    "(repeatable). A handshake with any other Origin header gets HTTP 403.")
@@ -286,7 +290,7 @@ def status(config: str | None, environment: str | None, sets: tuple[str, ...], u
 @click.option("--log-level", default="INFO", type=click.Choice(_LOG_LEVELS, case_sensitive=False))
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, auth_token: str | None, insecure_no_auth: bool,
-          allow_origins: tuple[str, ...], max_connections: int, rate_limit: float,
+          allow_query_token: bool, allow_origins: tuple[str, ...], max_connections: int, rate_limit: float,
           rate_burst: float | None, log_level: str) -> None:
     """Run a local gateway for development, demos, tests and benchmarks.
 
@@ -310,10 +314,18 @@ def serve(ctx: click.Context, host: str, port: int, auth_token: str | None, inse
             "serve needs a token that nodes and operators must give: put one in a file and pass "
             "--auth-token-file FILE (or set NODETOOL_GATEWAY_TOKEN); or, on a loopback --host "
             "only, pass --insecure-no-auth to run without one")
+    if allow_query_token and not _is_loopback(host):
+        raise click.UsageError(
+            f"--allow-query-token is allowed only on a loopback --host, not {host!r}: serve "
+            "speaks plain ws://, and a token in a URL travels and is logged in the clear")
+    if allow_query_token and not auth_token:
+        raise click.UsageError("--allow-query-token needs a token to check: give one with "
+                               "--auth-token-file FILE (or NODETOOL_GATEWAY_TOKEN)")
     setup_logging("DEBUG" if ctx.obj["debug"] else log_level, "text",
                   [auth_token] if auth_token else [])
     try:
         asyncio.run(serve_forever(host, port, auth_token=auth_token or None,
+                                  allow_query_token=allow_query_token,
                                   allow_origins=allow_origins, max_connections=max_connections,
                                   rate_limit=rate_limit or None, rate_burst=rate_burst))
     except KeyboardInterrupt:
@@ -374,6 +386,84 @@ def call(command: str, args_json: str, node_id: str | None, gateway: str, auth_t
             raise _Failure(f"[{code}] {answer.get('error')}", EXIT_FAILURE)
         return
     _print_answer(answer)
+
+
+@cli.command()
+@click.option("--gateway", default="ws://127.0.0.1:8080", envvar="NODETOOL_GATEWAY_URL",
+              help="Gateway started by `serve` [env: NODETOOL_GATEWAY_URL].")
+@_token_options("NODETOOL_GATEWAY_TOKEN", "the gateway's token")
+@click.option("--all", "show_all", is_flag=True, help="Also the nodes that left recently.")
+@click.option("--json", "as_json", is_flag=True, help="Print the gateway's list as JSON.")
+def nodes(gateway: str, auth_token: str | None, show_all: bool, as_json: bool) -> None:
+    """List the nodes connected to a gateway started by `serve`: id, status, commands,
+    calls in flight, last heartbeat. (`call list_nodes` asks a node for its node types.)"""
+    from datetime import datetime, timezone
+
+    listed = asyncio.run(_list_nodes(gateway, auth_token))
+    if not show_all:
+        listed = [n for n in listed if n.get("connected")]
+    if as_json:
+        click.echo(json.dumps(listed, indent=2))
+        return
+    if not listed:
+        click.echo("no nodes connected" if not show_all else "no nodes")
+        return
+    now = datetime.now(timezone.utc)
+
+    def ago(stamp: Any) -> str:
+        try:
+            when = datetime.fromisoformat(str(stamp))
+        except ValueError:
+            return "-"
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return f"{max(0.0, (now - when).total_seconds()):.0f}s ago"
+
+    rows = [("NODE", "STATUS", "COMMANDS", "IN FLIGHT", "LAST HEARTBEAT")]
+    for n in listed:
+        status = (n.get("status") or "-") if n.get("connected") else "left"
+        rows.append((str(n.get("node_id")), str(status), str(len(n.get("commands") or [])),
+                     str(n.get("in_flight", 0)), ago(n["last_heartbeat"])
+                     if n.get("last_heartbeat") else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+
+
+async def _list_nodes(gateway: str, auth_token: str | None) -> list[dict[str, Any]]:
+    from .gateway import OperatorClient
+
+    try:
+        async with OperatorClient.connect(_operator_url(gateway), auth_token=auth_token) as op:
+            return await op.list_nodes(timeout=30)
+    except TimeoutError:
+        raise _Failure(f"the gateway at {gateway} did not answer in time",
+                       EXIT_UNAVAILABLE) from None
+    except Exception as exc:
+        failure = _operator_failure(gateway, exc)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def _operator_url(gateway: str) -> str:
+    url = gateway.rstrip("/")
+    return url if url.endswith("/operator") else url + "/operator"
+
+
+def _operator_failure(gateway: str, exc: Exception) -> _Failure | None:
+    """What `call` and `nodes` say when the gateway cannot be reached or refuses them."""
+    if isinstance(exc, OSError):
+        return _Failure(f"cannot reach the gateway at {gateway}: {exc.strerror or exc}",
+                        EXIT_UNAVAILABLE)
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status in (401, 403):
+        return _Failure(f"the gateway at {gateway} refused the token (HTTP {status})",
+                        EXIT_NOPERM)
+    if status == 503:
+        return _Failure(f"the gateway at {gateway} is at its connection limit (HTTP 503): "
+                        "try again later", EXIT_UNAVAILABLE)
+    return None
 
 
 def _call_args(value: str) -> dict[str, Any]:
@@ -667,9 +757,7 @@ async def _call(command: str, args: dict[str, Any], node_id: str | None, gateway
                 as_json: bool = False) -> dict[str, Any]:
     from .gateway import GatewayError, OperatorClient
 
-    url = gateway.rstrip("/")
-    if not url.endswith("/operator"):
-        url += "/operator"
+    url = _operator_url(gateway)
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
     signals: list[int] = []
@@ -712,18 +800,11 @@ async def _call(command: str, args: dict[str, Any], node_id: str | None, gateway
         if as_json:
             _print_frame(exc.frame)
         raise _Failure(f"[{exc.code}] {exc.message}", EXIT_FAILURE) from None
-    except OSError as exc:
-        raise _Failure(f"cannot reach the gateway at {gateway}: {exc.strerror or exc}",
-                       EXIT_UNAVAILABLE) from None
     except Exception as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status in (401, 403):
-            raise _Failure(f"the gateway at {gateway} refused the token (HTTP {status})",
-                           EXIT_NOPERM) from None
-        if status == 503:
-            raise _Failure(f"the gateway at {gateway} is at its connection limit (HTTP 503): "
-                           "try again later", EXIT_UNAVAILABLE) from None
-        raise
+        failure = _operator_failure(gateway, exc)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         if ticker is not None:
             ticker.cancel()

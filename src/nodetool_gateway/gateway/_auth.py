@@ -6,7 +6,7 @@ import hmac
 import logging
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["secret_bytes", "token_refusal", "redact", "RedactingAdapter"]
 
@@ -30,25 +30,42 @@ def token_refusal(
     allow_query_token: bool = False,
 ) -> str | None:
     """Why an upgrade request is refused, or ``None`` when its token matches."""
-    offered: str | None = None
+    offered: list[str] = []
     if authorization is not None:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             return "unsupported Authorization header (expected 'Bearer <token>')"
-        offered = value.strip()
+        offered = [value.strip()]
     elif allow_query_token:
-        values = parse_qs(urlsplit(path).query).get("token")
-        if values:
-            offered = values[0]
-    if offered is None:
+        offered = query_tokens(path)
+    if not offered:
         return "missing token"
-    if not hmac.compare_digest(offered.encode(), expected):
-        return "wrong token"
-    return None
+    # Each candidate is compared in full (no early exit that would time the right one).
+    matches = [hmac.compare_digest(token.encode(), expected) for token in offered]
+    return None if any(matches) else "wrong token"
+
+
+def query_tokens(path: str) -> list[str]:
+    """The token a request path may carry in its query, read the ways clients send it.
+
+    A URL-encoded ``token`` parameter (``?token=a%2Bb``), and, as NodeTool's own
+    gateway client sends it, the raw rest of the URL after the last ``token=``: not
+    encoded (``?token=a+b&c=d`` is the token ``a+b&c=d``) and appended with a second
+    ``?`` to a URL that already has a query (``/?v=2?token=t``).
+    """
+    found: list[str] = []
+    query = urlsplit(path).query
+    found += parse_qs(query).get("token", [])[:1]
+    at = path.rfind("token=")
+    if at != -1 and (at == 0 or path[at - 1] in "?&"):
+        raw = path[at + len("token="):]
+        found += [raw, unquote(raw)]
+    return [t for i, t in enumerate(found) if t and t not in found[:i]]
 
 
 _HEADER = re.compile(r"(?im)^([<>]?\s*(?:proxy-)?authorization:\s*).+$")
-_SECRETS = re.compile(r"(?i)(bearer\s+|token=)[^\s&'\"]+")
+# A token= value runs to the end of the word: NodeTool's client sends it raw, '&' and all.
+_SECRETS = re.compile(r"(?i)(bearer\s+|token=)[^\s'\"]+")
 
 
 def redact(text: str) -> str:
