@@ -282,6 +282,9 @@ def status(config: str | None, environment: str | None, sets: tuple[str, ...], u
                    "(repeatable). A handshake with any other Origin header gets HTTP 403.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=256,
               help="Open connections at most; more get HTTP 503.")
+@click.option("--request-timeout", type=click.FloatRange(min=0), default=3600.0,
+              help="Seconds a request may wait for its node's answer; then the operator gets "
+                   "TIMEOUT and the node a cancel_request (0: no limit).")
 @click.option("--rate-limit", type=click.FloatRange(min=0), default=200.0,
               help="Messages per second per connection, on average (0: no limit). "
                    "Over it the connection gets RATE_LIMITED and close 1008.")
@@ -290,7 +293,8 @@ def status(config: str | None, environment: str | None, sets: tuple[str, ...], u
 @click.option("--log-level", default="INFO", type=click.Choice(_LOG_LEVELS, case_sensitive=False))
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, auth_token: str | None, insecure_no_auth: bool,
-          allow_query_token: bool, allow_origins: tuple[str, ...], max_connections: int, rate_limit: float,
+          allow_query_token: bool, allow_origins: tuple[str, ...], max_connections: int,
+          request_timeout: float, rate_limit: float,
           rate_burst: float | None, log_level: str) -> None:
     """Run a local gateway for development, demos, tests and benchmarks.
 
@@ -326,7 +330,8 @@ def serve(ctx: click.Context, host: str, port: int, auth_token: str | None, inse
     try:
         asyncio.run(serve_forever(host, port, auth_token=auth_token or None,
                                   allow_query_token=allow_query_token,
-                                  allow_origins=allow_origins, max_connections=max_connections,
+                                  allow_origins=allow_origins,
+                                  request_timeout=request_timeout or None, max_connections=max_connections,
                                   rate_limit=rate_limit or None, rate_burst=rate_burst))
     except KeyboardInterrupt:
         pass

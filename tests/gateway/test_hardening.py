@@ -333,6 +333,24 @@ async def test_request_over_the_nodes_stated_limit(start_node: NodeFactory, oper
 
 
 @pytest.mark.asyncio
+async def test_a_limit_stated_in_the_registration_metadata_counts_too(
+    gateway: LocalGateway, start_node: NodeFactory, operator: OperatorClient
+) -> None:
+    """NodeTool's client has no capabilities field for it: metadata.max_message_size works."""
+    node = await start_node("node-a")
+    await node.send({"type": "node_registration", "node_id": "node-a",
+                     "capabilities": {"commands": ["echo"]},
+                     "metadata": {"user_id": "1", "max_message_size": 1000}})
+    for _ in range(100):  # the re-registration is applied when the gateway reads it
+        if gateway.nodes["node-a"].metadata.get("max_message_size") == 1000:
+            break
+        await asyncio.sleep(0.01)
+    with pytest.raises(GatewayError) as caught:
+        await operator.call("echo", {"blob": "é" * 600}, timeout=TIMEOUT)
+    assert caught.value.code == "TOO_LARGE" and "limit of 1000" in caught.value.message
+
+
+@pytest.mark.asyncio
 async def test_request_the_node_cannot_take_fails_at_once(
     gateway: LocalGateway, start_node: NodeFactory, operator: OperatorClient
 ) -> None:

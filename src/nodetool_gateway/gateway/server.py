@@ -59,6 +59,9 @@ __all__ = [
 DEFAULT_PORT = 8080
 DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_RATE_LIMIT = 200.0  # messages per second per connection, for `serve`
+# Seconds a forwarded request may wait for its node's final answer; then the operator is
+# told TIMEOUT and the node is asked to cancel it.
+DEFAULT_REQUEST_TIMEOUT = 3600.0
 
 log = logging.getLogger("nodetool.gateway.server")
 _ws_log = RedactingAdapter(logging.getLogger("nodetool.gateway.server.websockets"), {})
@@ -114,12 +117,19 @@ class _Link:
 class _Pending:
     """A request in flight: who asked, and which node connection has it."""
 
-    __slots__ = ("link", "operator", "owned")
+    __slots__ = ("link", "operator", "owned", "timer")
 
     def __init__(self, operator: ServerConnection, owned: set[str], link: _Link) -> None:
         self.operator = operator
         self.owned = owned  # the operator's own set of request ids, for cleanup
         self.link = link
+        self.timer: asyncio.TimerHandle | None = None  # the request time-out
+
+    def release(self) -> None:
+        """The request is over (answered, failed, cancelled): stop its time-out."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 class _Bucket:
@@ -184,6 +194,7 @@ class LocalGateway:
         allow_query_token: bool = False,
         allow_origins: Iterable[str] = (),
         # Limits
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         max_size: int | None = 64 * 2**20,
         max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
         rate_limit: float | None = None,
@@ -206,6 +217,8 @@ class LocalGateway:
         self._requested_port = port
         self._token = secret_bytes(auth_token)
         self._allow_query_token = allow_query_token
+        self._request_timeout = request_timeout
+        self._expiring: set[asyncio.Task] = set()
         self._allow_origins = tuple(allow_origins)
         self._max_size = max_size
         self._max_connections = max_connections
@@ -285,6 +298,10 @@ class LocalGateway:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for entry in self._pending.values():
+            entry.release()
+        for task in list(self._expiring):
+            task.cancel()
 
     async def __aenter__(self) -> LocalGateway:
         await self.start()
@@ -545,6 +562,7 @@ class LocalGateway:
             if entry is not None and entry.link is link:
                 if kind in FINAL_TYPES:
                     del self._pending[request_id]
+                    entry.release()
                     entry.owned.discard(request_id)
                     link.requests.discard(request_id)
                 reply = entry.operator, text
@@ -560,6 +578,19 @@ class LocalGateway:
                     )
                 else:
                     log.debug("node %s: dropped %s for another node's request", node_id, kind)
+            elif kind == "error" and len(link.requests) == 1:
+                # NodeTool's client answers a request its model rejects with an error that
+                # has no request_id: with one request in flight there, it is that one's.
+                (only,) = link.requests
+                entry = self._pending.pop(only)
+                entry.release()
+                entry.owned.discard(only)
+                link.requests.discard(only)
+                log.warning("node %s reported an error without its request id; failing its "
+                            "only request %s: %s", node_id, only, frame.get("error"))
+                problem = f"node {node_id!r} answered with an error: {frame.get('error')}"
+                reply = entry.operator, error_frame(
+                    str(frame.get("code") or "NODE_ERROR"), problem, request_id=only)
             elif kind == "error":
                 log.warning("node %s reported an error: %s", node_id, frame.get("error"))
             else:
@@ -666,6 +697,7 @@ class LocalGateway:
             entry = self._pending.pop(request_id, None)
             if entry is None:
                 continue
+            entry.release()
             entry.owned.discard(request_id)
             await _send_quietly(
                 entry.operator, error_frame("NODE_DISCONNECTED", problem, request_id=request_id)
@@ -692,6 +724,7 @@ class LocalGateway:
                 entry = self._pending.get(request_id)
                 if entry is not None and entry.operator is ws:
                     del self._pending[request_id]
+                    entry.release()
                     entry.link.requests.discard(request_id)
                     abandoned.append((request_id, entry.link))
             log.info(
@@ -769,11 +802,15 @@ class LocalGateway:
             entry = self._pending[request_id] = _Pending(ws, owned, link)
             owned.add(request_id)
             link.requests.add(request_id)
+            if self._request_timeout is not None:
+                entry.timer = asyncio.get_running_loop().call_later(
+                    self._request_timeout, self._expire, request_id, entry)
         try:
             await link.ws.send(data)
         except ConnectionClosed:
             if self._pending.get(request_id) is entry:  # else _node_left already failed it
                 del self._pending[request_id]
+                entry.release()
                 owned.discard(request_id)
                 link.requests.discard(request_id)
                 log.warning("node %s went away before request %s reached it", node_id, request_id)
@@ -781,6 +818,29 @@ class LocalGateway:
                 await _send_quietly(
                     ws, error_frame("NODE_DISCONNECTED", problem, request_id=request_id)
                 )
+
+    def _expire(self, request_id: str, entry: _Pending) -> None:
+        """A request's time-out: tell its operator, and ask its node to cancel it."""
+        if self._pending.get(request_id) is not entry:
+            return
+        del self._pending[request_id]
+        entry.timer = None
+        entry.owned.discard(request_id)
+        entry.link.requests.discard(request_id)
+        node_id = entry.link.node_id
+        log.warning("node %s did not answer request %s within %gs: cancelled", node_id,
+                    request_id, self._request_timeout)
+        problem = (f"node {node_id!r} did not answer within {self._request_timeout:g}s "
+                   "(the gateway's request time-out); the request was cancelled on the node")
+
+        async def tell() -> None:
+            await _send_quietly(entry.operator,
+                                error_frame("TIMEOUT", problem, request_id=request_id))
+            await _send_quietly(entry.link.ws, _cancel_frame(request_id))
+
+        task = asyncio.get_running_loop().create_task(tell())
+        self._expiring.add(task)
+        task.add_done_callback(self._expiring.discard)
 
     async def _forward_cancel(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
         # Errors about a cancel carry no request_id: they must not end the request.
@@ -917,6 +977,7 @@ async def serve_forever(
     *,
     allow_query_token: bool = False,
     allow_origins: Iterable[str] = (),
+    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
     max_size: int | None = 64 * 2**20,
     max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
     rate_limit: float | None = DEFAULT_RATE_LIMIT,
@@ -935,6 +996,7 @@ async def serve_forever(
         auth_token=auth_token,
         allow_query_token=allow_query_token,
         allow_origins=allow_origins,
+        request_timeout=request_timeout,
         max_size=max_size,
         max_connections=max_connections,
         rate_limit=rate_limit,
