@@ -8,6 +8,7 @@ after a second ``?`` when the URL already has a query. A gateway started with
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -73,3 +74,55 @@ def test_serve_allows_query_tokens_on_loopback_only(tmp_path):
     bare = subprocess.run([*base, "--insecure-no-auth"], capture_output=True, text=True,
                           timeout=30)
     assert bare.returncode == 2 and "needs a token" in bare.stderr
+
+
+FINAL = {"command_response", "workflow_response", "error"}
+
+
+@pytest.mark.asyncio
+async def test_a_node_speaking_as_nodetool_s_client_is_relayed_frame_for_frame():
+    """Replays NodeTool's client's whole recorded session (A_frames) as the node, with an
+    operator sending the recorded requests: the registration and heartbeats (timestamps
+    without an offset) are taken, every answer reaches the operator byte for byte, and
+    each error it sent without a request_id fails the one request then in flight."""
+    frames = [json.loads(line) for line in (FRAMES / "A_frames.jsonl").read_text().splitlines()]
+    async with LocalGateway() as gateway:
+        async with connect(gateway.url) as node, connect(gateway.operator_url) as op:
+            relayed = errors = 0
+            pending: str | None = None
+            for frame in frames:
+                if frame["dir"] == "out":
+                    sent = json.loads(frame["text"])
+                    await node.send(frame["text"])
+                    if sent["type"] == "node_registration":
+                        await gateway.wait_for_node(sent["node_id"], timeout=10)
+                    if pending is not None and sent["type"] in FINAL and \
+                            sent.get("request_id") in (pending, None):
+                        async with asyncio.timeout(10):
+                            while True:
+                                got = await op.recv()
+                                answer = json.loads(got)
+                                if answer.get("request_id") == pending and answer["type"] in FINAL:
+                                    break
+                        if sent.get("request_id") == pending:
+                            assert got == frame["text"]  # relayed as the node wrote it
+                            relayed += 1
+                        else:
+                            assert answer["type"] == "error" and answer["code"] == "NODE_ERROR"
+                            assert sent["error"] in answer["error"]
+                            errors += 1
+                        pending = None
+                elif frame["dir"] == "in":
+                    request = json.loads(frame["text"])
+                    if request["type"] not in ("command_request", "workflow_request"):
+                        continue
+                    assert pending is None
+                    await op.send(frame["text"])
+                    async with asyncio.timeout(10):
+                        forwarded = json.loads(await node.recv())
+                    assert forwarded["request_id"] == request["request_id"]
+                    assert "node_id" not in forwarded  # the operator's routing field
+                    pending = request["request_id"]
+            info = gateway.nodes["anchor-node"]
+            assert info.last_heartbeat is not None and info.status == "active"
+            assert relayed >= 16 and errors >= 1
