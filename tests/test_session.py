@@ -297,7 +297,7 @@ async def test_workflow_request_streams_then_answers(peer, run_node):
         conn, _ = await peer.registered()
         await conn.send({"type": "workflow_request", "request_id": "w1",
                          "workflow_id": "Evaluate Expression", "params": {},
-                         "user_id": "gateway-chosen"})
+                         "user_id": "1"})
         ack = await conn.recv()
         frames = []
         while True:
@@ -426,3 +426,16 @@ async def test_commands_that_come_while_the_backend_is_built_share_that_build(
             built = client._backend
             assert built is not None
         assert client._backend is None or client._backend is built
+
+
+async def test_workflow_request_for_another_user_is_refused(peer, run_node):
+    """user_id is treated as on every command: another user than node.user_id is refused."""
+    async with run_node(GatewayClient(config=node_config(peer.url))):
+        conn, _ = await peer.registered()
+        await conn.send({"type": "workflow_request", "request_id": "w3",
+                         "workflow_id": "Evaluate Expression", "params": {},
+                         "user_id": "someone-else"})
+        answer = await conn.answer_for("w3")
+    assert answer["type"] == "workflow_response" and answer["status"] == "failed"
+    assert answer["code"] == "INVALID_ARGS"
+    assert "this node serves user 1; user_id someone-else is not its user" in answer["error"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import NotFound
@@ -27,10 +28,41 @@ async def list_nodes(context: HandlerContext, namespace: str | None = None,
 
 
 async def search_nodes(query: str | list[str], context: HandlerContext,
-                       n_results: int = 10) -> list[dict[str, Any]]:
-    """Node types matching the query's words, best first."""
+                       n_results: int = 10, input_type: str | None = None,
+                       output_type: str | None = None,
+                       exclude_namespaces: list[str] | None = None,
+                       include_metadata: bool = False) -> list[dict[str, Any]]:
+    """Node types matching the query's words, best first.
+
+    NodeTool's filters: ``input_type``/``output_type`` keep types with a property/an
+    output of that type (``"str"`` matches ``str``, ``list[str]``, ``str | none``);
+    ``exclude_namespaces`` leaves out types under those namespace prefixes;
+    ``include_metadata`` adds each type's full ``get_node_info`` description as ``metadata``.
+    """
     registry = context.backend.registry
-    return [_summary(registry, c) for c in registry.search(query, n_results=n_results)]
+    found = registry.search(query, n_results=len(registry))
+    if exclude_namespaces:
+        prefixes = [ns.strip(".") for ns in exclude_namespaces if ns.strip(".")]
+        found = [c for c in found if not any(
+            c.node_namespace == p or c.node_namespace.startswith(p + ".") for p in prefixes)]
+    if input_type or output_type:
+        described = {c: registry.describe(c) for c in found}
+        found = [c for c in found
+                 if (not input_type or any(_names_type(p["type"], input_type)
+                                           for p in described[c]["properties"]))
+                 and (not output_type or any(_names_type(o["type"], output_type)
+                                             for o in described[c]["outputs"]))]
+    found = found[:max(n_results, 0)]
+    if include_metadata:
+        return [{**_summary(registry, c), "metadata": registry.describe(c)} for c in found]
+    return [_summary(registry, c) for c in found]
+
+
+def _names_type(type_name: str, wanted: str) -> bool:
+    """Whether a described type is, or names, ``wanted`` (case ignored)."""
+    wanted = wanted.strip().casefold()
+    type_name = type_name.casefold()
+    return type_name == wanted or wanted in re.split(r"[^\w]+", type_name)
 
 
 async def get_node_info(node_type: str, context: HandlerContext) -> dict[str, Any]:

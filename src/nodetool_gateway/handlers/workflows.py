@@ -4,23 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import Code, HandlerError
-from ._args import Offset
+from ..errors import Code, HandlerError, InvalidArgs
+from ._args import Offset, UserId, check_user
 from .context import HandlerContext
 
 __all__ = ["list_workflows", "get_workflow", "run_workflow", "validate_workflow",
            "run_workflow_request"]
 
 
+# NodeTool's workflow_type values, and which of the node's workflows each one lists.
+_WORKFLOW_TYPES = {"user": "user", "example": "bundled", "examples": "bundled"}
+
+
 async def list_workflows(context: HandlerContext, query: str | None = None,
-                         limit: int = 100, offset: Offset = 0) -> dict[str, Any]:
-    """The workflows this node can run (its folders plus the bundled examples)."""
-    workflows, total = context.backend.workflows.list(query=query, limit=limit, offset=offset)
+                         limit: int = 100, offset: Offset = 0,
+                         workflow_type: str | None = None,
+                         user_id: UserId = None) -> dict[str, Any]:
+    """The workflows this node can run (its folders plus the bundled examples).
+
+    NodeTool's ``workflow_type``: ``"user"`` lists the node's workflow folders only,
+    ``"example"``/``"examples"`` the bundled examples only; not given, both.
+    """
+    check_user(context, user_id)
+    source = None
+    if workflow_type is not None:
+        source = _WORKFLOW_TYPES.get(workflow_type)
+        if source is None:
+            raise InvalidArgs(f"workflow_type {workflow_type!r} is not one of "
+                              + ", ".join(repr(t) for t in _WORKFLOW_TYPES))
+    workflows, total = context.backend.workflows.list(query=query, limit=limit, offset=offset,
+                                                      source=source)
     return {"workflows": workflows, "total": total}
 
 
-async def get_workflow(workflow_id: str, context: HandlerContext) -> dict[str, Any]:
+async def get_workflow(workflow_id: str, context: HandlerContext,
+                       user_id: UserId = None) -> dict[str, Any]:
     """One workflow: its graph and its input and output schemas."""
+    check_user(context, user_id)
     backend = context.backend
     workflow = backend.workflow(workflow_id, None)
     result = dict(workflow)
@@ -33,21 +53,28 @@ async def get_workflow(workflow_id: str, context: HandlerContext) -> dict[str, A
 
 async def run_workflow(context: HandlerContext, workflow_id: str | None = None,
                        graph: dict | None = None,
-                       params: dict[str, Any] | None = None) -> dict[str, Any]:
+                       params: dict[str, Any] | None = None,
+                       user_id: UserId = None) -> dict[str, Any]:
     """Run a workflow, streaming its updates; answer with its outputs and job id."""
+    check_user(context, user_id)
     return await _run(context, workflow_id, graph, params)
 
 
 async def run_workflow_request(context: HandlerContext, workflow_id: str | None = None,
                                graph: dict | None = None,
-                               params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``workflow_request`` message: the same as ``run_workflow``."""
+                               params: dict[str, Any] | None = None,
+                               user_id: UserId = None) -> dict[str, Any]:
+    """The ``workflow_request`` message: the same as ``run_workflow``, and the same
+    ``user_id`` rule (the node's own user, or none)."""
+    check_user(context, user_id)
     return await _run(context, workflow_id, graph, params)
 
 
 async def validate_workflow(context: HandlerContext, workflow_id: str | None = None,
-                            graph: dict | None = None) -> dict[str, Any]:
+                            graph: dict | None = None,
+                            user_id: UserId = None) -> dict[str, Any]:
     """Check a workflow without running it."""
+    check_user(context, user_id)
     from ..engine import WorkflowError, load_workflow, validate_graph
     from ..engine.validate import prepare_graph
 

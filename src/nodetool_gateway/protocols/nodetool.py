@@ -30,8 +30,6 @@ NAME = "nodetool"
 
 # Fields of a routed message that are envelope, not arguments.
 _ENVELOPE = frozenset({"type", "timestamp", "request_id"})
-# The gateway does not choose the user: the node's configured user_id is used.
-_WORKFLOW_IGNORED = _ENVELOPE | {"user_id"}
 _CONTROL = {"cancel_request": "cancel", "ack": "ack", "error": "error", "heartbeat": "heartbeat"}
 _REQUEST_ID = re.compile(r'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 
@@ -84,7 +82,7 @@ def decode(text: str | bytes) -> Request | Control:
     if mtype == "workflow_request":
         if request_id is None:
             raise ProtocolError(Code.INVALID_MESSAGE, "workflow_request has no 'request_id'")
-        args = {k: v for k, v in msg.items() if k not in _WORKFLOW_IGNORED}
+        args = {k: v for k, v in msg.items() if k not in _ENVELOPE}
         return Request("message", mtype, request_id, args, mtype, msg, acked=True)
 
     args = {k: v for k, v in msg.items() if k not in _ENVELOPE}

@@ -169,13 +169,18 @@ class WorkflowStore:
             self._rebuild()
 
     def list(self, query: str | None = None, limit: int = 100,
-             offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+             offset: int = 0, source: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Summaries ``{id, name, description, tags, created_at, updated_at}`` by name, and the count.
 
         ``query`` matches part of the name, the description or a tag, ignoring case;
-        ``offset`` skips that many matches.
+        ``offset`` skips that many matches; ``source`` ``"user"`` keeps the user's
+        folders' workflows, ``"bundled"`` the bundled examples', None both.
         """
         entries = self._view.ordered
+        if source is not None:
+            # Ranks follow self.folders: the user's folders first, then the bundled one.
+            bundled = source == "bundled"
+            entries = [e for e in entries if (e.rank >= len(self.user_folders)) == bundled]
         if query:
             needle = query.casefold()
             entries = [e for e in entries if needle in e.summary["name"].casefold()
