@@ -63,7 +63,8 @@ __all__ = [
 
 OPENCLAW_VERSION = "2026.9.6"
 PROTOCOL_VERSION = 4
-DEFAULT_ALLOW_COMMANDS = ("nodetool.list_workflows", "nodetool.run_workflow")
+# nodetool.noop: the fleet test's and benchmark's command (benchmarks/_handlers.py).
+DEFAULT_ALLOW_COMMANDS = ("nodetool.list_workflows", "nodetool.run_workflow", "nodetool.noop")
 OPERATOR_SCOPES = ("operator.read", "operator.write", "operator.pairing", "operator.admin")
 
 # Config that makes the gateway ask for device pairing even on loopback: pass as

@@ -223,23 +223,6 @@ async def test_reload_with_new_commands_reconnects(node, gw, op, caplog):
     assert listed["payload"]["total"] >= 5
 
 
-async def test_gateway_restart_under_the_node(node, gw, op):
-    """The gateway restarts under the node: it re-registers and serves again."""
-    client, device_id, _ = node
-    before = client.registrations
-    await op.close()
-    await gw.restart()
-    while client.registrations == before:
-        await asyncio.sleep(0.1)
-    operator = await gw.operator()
-    try:
-        await operator.wait_for_node(device_id, connected=True, timeout=20 * TIME)
-        listed = await operator.invoke(device_id, "nodetool.list_workflows", {"limit": 1})
-        assert listed["payload"]["total"] >= 5
-    finally:
-        await operator.close()
-
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
