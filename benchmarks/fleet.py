@@ -527,15 +527,8 @@ class Probe:
 
 
 async def sequential(op, ids: list[str], calls: int) -> tuple[list[float], Counter]:
-    times, failed = [], Counter()
-    for i in range(calls):
-        start = time.perf_counter()
-        try:
-            await op.invoke(ids[i % len(ids)], COMMAND, {}, timeout_ms=10_000)
-        except Exception as exc:  # noqa: BLE001
-            failed[getattr(exc, "code", None) or type(exc).__name__] += 1
-            continue
-        times.append(time.perf_counter() - start)
+    """Invokes one at a time, round-robin over ``ids``."""
+    times, failed, _ = await concurrent(op, ids, calls, 1)
     return times, failed
 
 

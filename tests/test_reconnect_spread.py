@@ -236,6 +236,20 @@ def _refusal_lines(caplog, status: int = 503) -> list[str]:
             if f"answered HTTP {status}" in r.getMessage()]
 
 
+async def _join(run_node, caplog, gw, retry: dict, status: int = 503) -> tuple[float, list[str]]:
+    """A node with ``retry`` joins the started peer ``gw``: seconds until it registered,
+    and its refusal lines. The peer is stopped after."""
+    try:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        async with run_node(GatewayClient(config=node_config(gw.url, retry=retry))):
+            await gw.registered(timeout=5 * TIME)
+            elapsed = loop.time() - start
+        return elapsed, _refusal_lines(caplog, status)
+    finally:
+        await gw.stop()
+
+
 
 @pytest.mark.asyncio
 async def test_admission_refusals_log_the_reason_and_come_back_quickly(run_node, caplog):
@@ -244,17 +258,9 @@ async def test_admission_refusals_log_the_reason_and_come_back_quickly(run_node,
     caplog.set_level(logging.INFO, logger="nodetool.gateway")
     initial, multiplier, refuse = 0.1, 2.0, 6
     gw = await AdmissionPeer(refuse).start()
-    try:
-        cfg = node_config(gw.url, retry={"initial_delay": initial, "multiplier": multiplier,
-                                         "max_delay": 30.0, "hold_attempts": 0, "jitter": 1.0})
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        async with run_node(GatewayClient(config=cfg)):
-            await gw.registered(timeout=5 * TIME)
-            elapsed = loop.time() - start
-        lines = _refusal_lines(caplog)
-    finally:
-        await gw.stop()
+    elapsed, lines = await _join(run_node, caplog, gw, {
+        "initial_delay": initial, "multiplier": multiplier, "max_delay": 30.0,
+        "hold_attempts": 0, "jitter": 1.0})
     assert gw.attempts == refuse + 1
     assert len(lines) == refuse
     for line in lines:
@@ -277,15 +283,9 @@ async def test_admission_refusals_log_the_reason_and_come_back_quickly(run_node,
 async def test_429_without_retry_after_is_a_spread_wait_too(run_node, caplog):
     caplog.set_level(logging.INFO, logger="nodetool.gateway")
     gw = await AdmissionPeer(3, status=429, body=b"slow down\n").start()
-    try:
-        cfg = node_config(gw.url, retry={"initial_delay": 0.1, "multiplier": 2.0,
-                                         "max_delay": 30.0, "hold_attempts": 0,
-                                         "jitter": 1.0})
-        async with run_node(GatewayClient(config=cfg)):
-            await gw.registered(timeout=5 * TIME)
-        lines = _refusal_lines(caplog, 429)
-    finally:
-        await gw.stop()
+    _, lines = await _join(run_node, caplog, gw, {
+        "initial_delay": 0.1, "multiplier": 2.0, "max_delay": 30.0, "hold_attempts": 0,
+        "jitter": 1.0}, status=429)
     assert len(lines) == 3 and all("(slow down)" in line for line in lines)
     assert all(float(RECONNECT.search(line).group(1)) <= 0.2 for line in lines)
 
@@ -296,14 +296,8 @@ async def test_retry_after_is_honoured(run_node, caplog):
     caplog.set_level(logging.INFO, logger="nodetool.gateway")
     initial = 0.1
     gw = await AdmissionPeer(1, retry_after="1").start()
-    try:
-        cfg = node_config(gw.url, retry={"initial_delay": initial, "max_delay": 30.0,
-                                         "jitter": 1.0})
-        async with run_node(GatewayClient(config=cfg)):
-            await gw.registered(timeout=5 * TIME)
-        lines = _refusal_lines(caplog)
-    finally:
-        await gw.stop()
+    _, lines = await _join(run_node, caplog, gw,
+                           {"initial_delay": initial, "max_delay": 30.0, "jitter": 1.0})
     assert len(lines) == 1 and f"({REASON})" in lines[0]
     delay = float(RECONNECT.search(lines[0]).group(1))
     assert 1.0 <= delay <= 1.0 + initial + 0.005  # the log rounds to 0.01
@@ -318,16 +312,8 @@ async def test_retry_after_far_away_waits_max_delay(run_node, caplog):
     import time
 
     gw = await AdmissionPeer(2, retry_after=formatdate(time.time() + 3600, usegmt=True)).start()
-    try:
-        cfg = node_config(gw.url, retry={"initial_delay": 0.05, "max_delay": 0.3, "jitter": 1.0})
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        async with run_node(GatewayClient(config=cfg)):
-            await gw.registered(timeout=5 * TIME)
-            elapsed = loop.time() - start
-        lines = _refusal_lines(caplog)
-    finally:
-        await gw.stop()
+    elapsed, lines = await _join(run_node, caplog, gw,
+                                 {"initial_delay": 0.05, "max_delay": 0.3, "jitter": 1.0})
     assert [RECONNECT.search(line).group(1) for line in lines] == ["0.30", "0.30"]
     assert elapsed <= 2 * 0.3 + 1.0 * TIME
 

@@ -34,13 +34,18 @@ async def test_a_request_past_its_time_out_is_failed_and_cancelled_on_the_node()
 
 
 async def test_an_answer_in_time_stops_the_time_out():
-    """An answered request's time-out never fires: the node gets no cancel."""
+    """An answered request's time-out never fires: the node gets no cancel, and no timer
+    is left behind for it."""
     async with LocalGateway(request_timeout=0.5) as gateway:
         node = await FakeNode(gateway.url, "quick").start()
         try:
             await gateway.wait_for_node("quick", timeout=TIMEOUT)
             async with OperatorClient.connect(gateway.operator_url) as op:
                 assert await op.call("echo", {"x": 2}, timeout=TIMEOUT) is not None
+                assert gateway.pending_requests == 0
+                assert not [h for h in asyncio.get_running_loop()._scheduled
+                            if not h.cancelled() and getattr(h._callback, "__name__", "")
+                            == "_expire"]
                 await asyncio.sleep(0.8)  # past the time-out: no late TIMEOUT, no cancel
             assert not any('"cancel_request"' in text for text in node.texts), node.texts
         finally:
